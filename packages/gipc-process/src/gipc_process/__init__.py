@@ -1,0 +1,13 @@
+"""gevent-safe child processes with the :class:`multiprocessing.Process` API."""
+
+from gipc_transport import GIPCError as GIPCError
+
+from ._process import Process as Process
+from ._process import start_process as start_process
+from ._version import __version__ as __version__
+
+__all__ = ("GIPCError", "Process", "start_process", "__version__")
+
+for _obj in (Process, start_process):
+    _obj.__module__ = __name__
+del _obj

@@ -1,0 +1,39 @@
+"""gevent-cooperative message transport over OS pipes.
+
+The bottom layer of gipc, useful on its own: :func:`pipe` creates a channel
+whose ends can be used from any greenlet and handed to child processes.
+"""
+
+from ._duplex import DuplexHandle as DuplexHandle
+from ._duplex import HandlePair as HandlePair
+from ._errors import GIPCBroken as GIPCBroken
+from ._errors import GIPCClosed as GIPCClosed
+from ._errors import GIPCError as GIPCError
+from ._errors import GIPCLocked as GIPCLocked
+from ._errors import GIPCTimeout as GIPCTimeout
+from ._errors import GIPCTruncated as GIPCTruncated
+from ._handles import Handle as Handle
+from ._handles import Reader as Reader
+from ._handles import Writer as Writer
+from ._pipe import pipe as pipe
+from ._version import __version__ as __version__
+
+__all__ = (
+    "DuplexHandle",
+    "GIPCBroken",
+    "GIPCClosed",
+    "GIPCError",
+    "GIPCLocked",
+    "GIPCTimeout",
+    "GIPCTruncated",
+    "Handle",
+    "HandlePair",
+    "Reader",
+    "Writer",
+    "pipe",
+    "__version__",
+)
+
+for _obj in (DuplexHandle, HandlePair, Handle, Reader, Writer, pipe):
+    _obj.__module__ = __name__
+del _obj

@@ -1,0 +1,100 @@
+"""Pairs of handles: the ``(reader, writer)`` tuple and the duplex handle."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from ._errors import GIPCClosed
+from ._handles import Handle, Reader, Writer
+
+
+class HandlePair(tuple):  # type: ignore[type-arg]
+    """A 2-tuple of handles that closes both on context exit.
+
+    The second element is closed first: it is the writer of a simplex pair,
+    and closing the writer first lets a reader on the other side see EOF.
+    """
+
+    def __enter__(self) -> HandlePair:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self[1].__exit__(exc_type, exc, tb)
+        finally:
+            self[0].__exit__(exc_type, exc, tb)
+
+
+class DuplexHandle:
+    """One end of a bidirectional channel: a reader and a writer on two pipes."""
+
+    def __init__(self, reader: Reader, writer: Writer) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    def get(self, timeout: Any = None) -> Any:
+        """Receive one message from the other end (see :meth:`Reader.get`)."""
+        return self._reader.get(timeout)
+
+    def put(self, obj: Any) -> None:
+        """Send one message to the other end (see :meth:`Writer.put`)."""
+        self._writer.put(obj)
+
+    @property
+    def closed(self) -> bool:
+        """``True`` once both directions are closed."""
+        return self._reader.closed and self._writer.closed
+
+    def handles(self) -> tuple[Reader, Writer]:
+        """Return the underlying ``(reader, writer)``."""
+        return self._reader, self._writer
+
+    def close(self) -> None:
+        """Close both directions.
+
+        :raises GIPCClosed: if both were closed before.
+        """
+        if self.closed:
+            raise GIPCClosed(f"{self!r} is closed")
+        if not self._writer.closed:
+            self._writer.close()
+        if not self._reader.closed:
+            self._reader.close()
+
+    def __enter__(self) -> DuplexHandle:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self.close()
+        except GIPCClosed:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<gipc_transport.DuplexHandle reader={self._reader!r} writer={self._writer!r}>"
+
+
+def iter_handles(obj: Any) -> list[Handle]:
+    """Return the handles that are ``obj`` or nested in it (lists, tuples, dicts, sets)."""
+    found: list[Handle] = []
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        if isinstance(o, Handle):
+            found.append(o)
+        elif isinstance(o, DuplexHandle):
+            found.extend(o.handles())
+        elif isinstance(o, dict):
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple, set, frozenset)):
+            stack.extend(o)
+    return found

@@ -1,0 +1,47 @@
+"""The exception hierarchy shared by every gipc layer.
+
+Defined once here, in the bottom layer, so that ``except gipc.GIPCError``
+catches what any layer raises on purpose.
+"""
+
+from __future__ import annotations
+
+__all__ = ("GIPCError", "GIPCClosed", "GIPCLocked", "GIPCTimeout", "GIPCBroken", "GIPCTruncated")
+
+
+class GIPCError(Exception):
+    """Root of every error gipc raises on purpose."""
+
+
+class GIPCClosed(GIPCError):
+    """An operation was attempted on a handle that has been closed."""
+
+
+class GIPCLocked(GIPCError):
+    """A handle could not be closed or transferred: another greenlet is doing I/O on it."""
+
+
+class GIPCTimeout(GIPCError, TimeoutError):
+    """A ``get()`` or ``put()`` did not complete within its deadline.
+
+    .. versionadded:: 2.0
+    """
+
+
+class GIPCBroken(GIPCError):
+    """The channel cannot be used any more; the message says why.
+
+    .. versionadded:: 2.0
+    """
+
+
+class GIPCTruncated(GIPCBroken):
+    """The peer went away in the middle of a message: the message is lost.
+
+    .. versionadded:: 2.0
+    """
+
+
+for _cls in (GIPCError, GIPCClosed, GIPCLocked, GIPCTimeout, GIPCBroken, GIPCTruncated):
+    _cls.__module__ = "gipc_transport"
+del _cls

@@ -1,0 +1,40 @@
+"""Windows handle duplication for ``spawn`` children.
+
+Isolated here because it cannot run on the Linux machines gipc is tested on.
+A C runtime descriptor is turned into its OS handle, which multiprocessing's
+spawning Popen duplicates into the child; the child turns it back into a
+descriptor with the same access mode.
+"""
+
+from __future__ import annotations
+
+import os
+from multiprocessing import context
+from typing import Any
+
+
+def reduce_fd(fd: int) -> Any:  # pragma: no cover - Windows only
+    import msvcrt
+
+    popen = context.get_spawning_popen()
+    assert popen is not None
+    handle = msvcrt.get_osfhandle(fd)  # type: ignore[attr-defined]
+    return (popen.duplicate_for_child(handle), _access_mode(fd))
+
+
+def rebuild_fd(token: Any) -> int:  # pragma: no cover - Windows only
+    import msvcrt
+
+    handle, mode = token
+    fd: int = msvcrt.open_osfhandle(handle, mode)  # type: ignore[attr-defined]
+    return fd
+
+
+def _access_mode(fd: int) -> int:  # pragma: no cover - Windows only
+    # Windows pipes from os.pipe() are one-way; probing with a zero-length
+    # read tells the read end from the write end.
+    try:
+        os.read(fd, 0)
+    except OSError:
+        return os.O_WRONLY
+    return os.O_RDONLY

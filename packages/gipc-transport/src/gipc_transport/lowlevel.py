@@ -1,0 +1,76 @@
+"""What the layers above need from the transport's insides.
+
+Like ``trio.lowlevel``: small, documented, stable within a major version.
+A process layer uses it to hand handles over to a child process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import gevent.lock
+
+from ._duplex import iter_handles
+from ._errors import GIPCClosed, GIPCLocked
+from ._handles import Handle
+from ._registry import live_handles
+
+__all__ = ("live_handles", "find_handles", "check_transferable", "release_transferred", "adopt_in_child")
+
+
+def find_handles(*objs: Any) -> list[Handle]:
+    """Return every handle found in ``objs``, looking into lists, tuples, dicts and sets.
+
+    A :class:`~gipc_transport.DuplexHandle` contributes its reader and writer.
+    """
+    return iter_handles(objs)
+
+
+def check_transferable(handles: Iterable[Handle]) -> None:
+    """Refuse handles that cannot be given to a child right now.
+
+    :raises GIPCClosed: if one is closed.
+    :raises GIPCLocked: if a greenlet is doing I/O on one.
+    """
+    for h in handles:
+        h._validate()
+        if h._lock.locked():
+            raise GIPCLocked(f"can't transfer {h!r}: another greenlet is doing I/O on it")
+
+
+def release_transferred(handles: Iterable[Handle]) -> None:
+    """Close, in the parent, the handles that now belong to a child."""
+    for h in handles:
+        if not h.closed:
+            h.close()
+
+
+def adopt_in_child(keep: Iterable[Handle]) -> None:
+    """In a freshly forked child: own ``keep``, close every other inherited handle.
+
+    Locks are replaced because the parent's belong to the parent's hub.
+    """
+    keep_ids = {id(h) for h in keep}
+    pid = os.getpid()
+    for h in live_handles():
+        h._lock = gevent.lock.Semaphore(1)
+        if id(h) in keep_ids:
+            h._legit_pid = pid
+            h._finalizer.detach()
+            h._finalizer = _refinalize(h, pid)
+        else:
+            h._legit_pid = pid
+            try:
+                h._release()
+            except (OSError, GIPCClosed):
+                pass
+
+
+def _refinalize(h: Handle, pid: int) -> Any:
+    import weakref
+
+    from ._handles import _close_fd
+
+    return weakref.finalize(h, _close_fd, h._fd, pid)

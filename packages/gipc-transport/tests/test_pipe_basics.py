@@ -1,0 +1,62 @@
+"""The transport on its own: one process, real pipes, real gevent loop."""
+
+from __future__ import annotations
+
+import gevent
+import pytest
+
+import gipc_transport
+from gipc_transport import GIPCClosed, GIPCError, lowlevel
+
+
+def test_put_get_roundtrip_between_greenlets() -> None:
+    with gipc_transport.pipe() as (r, w):
+        g = gevent.spawn(w.put, {"a": [1, 2, 3]})
+        assert r.get() == {"a": [1, 2, 3]}
+        g.get()
+
+
+def test_raw_bytes_without_codec() -> None:
+    with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
+        w.put(b"\x00\x01")
+        assert r.get() == b"\x00\x01"
+
+
+def test_duplex_both_directions() -> None:
+    with gipc_transport.pipe(duplex=True) as (a, b):
+        a.put("ping")
+        assert b.get() == "ping"
+        b.put("pong")
+        assert a.get() == "pong"
+
+
+def test_eof_after_writer_closed() -> None:
+    with gipc_transport.pipe() as (r, w):
+        w.put(1)
+        w.close()
+        assert r.get() == 1
+        with pytest.raises(EOFError):
+            r.get()
+
+
+def test_use_after_close_is_gipcclosed() -> None:
+    r, w = gipc_transport.pipe()
+    r.close()
+    w.close()
+    with pytest.raises(GIPCClosed):
+        w.put(1)
+    with pytest.raises(GIPCClosed):
+        r.close()
+
+
+def test_non_callable_codec_is_rejected() -> None:
+    with pytest.raises(GIPCError):
+        gipc_transport.pipe(encoder=42)  # type: ignore[arg-type]
+    assert lowlevel.live_handles() == []
+
+
+def test_context_exit_closes_both_and_unregisters() -> None:
+    with gipc_transport.pipe() as (r, w):
+        assert set(lowlevel.live_handles()) == {r, w}
+    assert r.closed and w.closed
+    assert lowlevel.live_handles() == []

@@ -1,0 +1,39 @@
+"""gipc: child processes and inter-process communication for gevent.
+
+``import gipc`` gives the gipc 1.x API on top of the two layers it is built
+from: :mod:`gipc_transport` (cooperative pipes) and :mod:`gipc_process`
+(gevent-safe child processes).
+"""
+
+from gipc_process import Process as Process
+from gipc_process import start_process as start_process
+from gipc_transport import DuplexHandle as DuplexHandle
+from gipc_transport import GIPCBroken as GIPCBroken
+from gipc_transport import GIPCClosed as GIPCClosed
+from gipc_transport import GIPCError as GIPCError
+from gipc_transport import GIPCLocked as GIPCLocked
+from gipc_transport import GIPCTimeout as GIPCTimeout
+from gipc_transport import GIPCTruncated as GIPCTruncated
+from gipc_transport import Handle as Handle
+from gipc_transport import Reader as Reader
+from gipc_transport import Writer as Writer
+from gipc_transport import pipe as pipe
+
+from ._version import __version__ as __version__
+
+__all__ = (
+    "DuplexHandle",
+    "GIPCBroken",
+    "GIPCClosed",
+    "GIPCError",
+    "GIPCLocked",
+    "GIPCTimeout",
+    "GIPCTruncated",
+    "Handle",
+    "Process",
+    "Reader",
+    "Writer",
+    "pipe",
+    "start_process",
+    "__version__",
+)

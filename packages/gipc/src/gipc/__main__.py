@@ -1,0 +1,22 @@
+"""``python -m gipc``: check a setup (``doctor``) and measure it (``bench``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._doctor import run as run_doctor
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gipc", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="print the environment and smoke-test each start method")
+    args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return run_doctor()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
