@@ -12,9 +12,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gipc", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="print the environment and smoke-test each start method")
+    bench = sub.add_parser("bench", help="measure gipc against multiprocessing and raw pipes", add_help=False)
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return run_doctor()
+    if args.command == "bench":
+        from ._bench import cli
+
+        return cli(args.bench_args)
     return 2
 
 
