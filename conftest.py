@@ -97,6 +97,22 @@ def _settle(check: object, seconds: float = 5.0) -> None:
             return
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # GIPC_TEST_START_METHOD runs the whole suite under one start method (CI
+    # runs it under each), so code that uses the default is covered by all.
+    method = os.environ.get("GIPC_TEST_START_METHOD")
+    if method:
+        multiprocessing.set_start_method(method, force=True)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    loop = type(gevent.get_hub().loop)
+    return (
+        f"gipc: default start method {multiprocessing.get_start_method()}, "
+        f"gevent {gevent.__version__} loop {loop.__module__}"
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _hub() -> None:
     # The hub and its loop open descriptors once, on first use, for the whole run.
