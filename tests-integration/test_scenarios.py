@@ -19,9 +19,8 @@ import gevent
 import gevent.pywsgi
 import gevent.queue
 import gevent.socket
-import pytest
-
 import gipc
+import pytest
 
 WAIT = 30
 BIG = b"x" * (1 << 20)  # larger than any pipe buffer: writes and reads interleave
@@ -116,7 +115,8 @@ def test_many_writer_children_fan_in_to_one_reader_greenlet(start_method: str) -
         procs, drains = [], []
         for sender in range(children):
             r, w = gipc.pipe()
-            procs.append(gipc.start_process(put_from_greenlets, args=(w, sender, each), start_method=start_method))
+            p = gipc.start_process(put_from_greenlets, args=(w, sender, each), start_method=start_method)
+            procs.append(p)
             drains.append(gevent.spawn(drain, r))
         gevent.joinall(drains, raise_error=True)
         for p in procs:
@@ -236,7 +236,7 @@ def test_stream_to_child_then_terminate_it(start_method: str) -> None:
             finish(p, -signal.SIGTERM)
             # The reader is gone: the streaming greenlet fails instead of blocking.
             streamer.join(WAIT)
-            assert isinstance(streamer.exception, gipc.GIPCError), f"streamer ended with {streamer.exception!r}"
+            assert isinstance(streamer.exception, gipc.GIPCError), repr(streamer.exception)
 
 
 def produce_forever(w: gipc.Writer) -> None:
@@ -356,6 +356,9 @@ def test_many_greenlets_each_running_a_child(start_method: str) -> None:
 # -- signals ---------------------------------------------------------------------
 
 
+SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGPIPE)
+
+
 def _handler(signum: int, frame: Any) -> None:
     pass
 
@@ -364,11 +367,11 @@ def report_dispositions(w: gipc.Writer) -> None:
     def name(h: Any) -> str:
         return {signal.SIG_DFL: "default", signal.SIG_IGN: "ignored"}.get(h, "handler")
 
-    w.put({s: name(signal.getsignal(s)) for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGPIPE)})
+    w.put({s: name(signal.getsignal(s)) for s in SIGNALS})
 
 
 def dispositions_in_child(start_method: str) -> dict[int, str]:
-    saved = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGPIPE)}
+    saved = {s: signal.getsignal(s) for s in SIGNALS}
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     signal.signal(signal.SIGUSR2, _handler)
     signal.signal(signal.SIGTERM, _handler)
