@@ -1,0 +1,121 @@
+"""``python -m gipc bench``: options, section order and output."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import time
+from collections.abc import Callable
+
+from . import _legacy, _pipes, _pool, _processes, _report
+from ._cbaseline import CPipe
+from ._legacy import Legacy
+from ._runner import PRESETS, Case, Preset, progress
+
+SECTIONS = ("messages", "throughput", "duplex", "start", "pool", "cpu")
+
+_HELP = """\
+Measure gipc against multiprocessing, raw os.pipe loops, a C pipe program (the
+physical limit) and gipc 1.8.0 (from its own venv), alternating competitors
+every repetition. Progress goes to stderr, the table of figures to stdout.
+Sections: messages (1 B rate), throughput (64 KiB..16 MiB), duplex (round
+trips), start (start+join per start method), pool (tiny tasks), cpu (speed-up
+curve 1..cores workers).
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gipc bench", description=_HELP)
+    p.add_argument("--quick", action="store_true", help="a short run (well under a minute on 2 cores)")
+    p.add_argument("--preset", choices=sorted(PRESETS), help=argparse.SUPPRESS)
+    p.add_argument("--reps", type=int, help="repetitions per competitor (default: 5, --quick: 3)")
+    p.add_argument("--only", metavar="NAME,...", help=f"run only these sections: {','.join(SECTIONS)}")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    p.add_argument("--plot", metavar="PATH", help="plot throughput by message size (needs matplotlib)")
+    p.add_argument("--no-legacy", action="store_true", help="do not measure gipc 1.8.0")
+    p.add_argument(
+        "--legacy-python", metavar="PYTHON", help="interpreter with the gipc to compare against (default: "
+        "a venv with gipc 1.8.0 under ~/.cache/gipc-bench, created on first use)",
+    )  # fmt: skip
+    p.add_argument("--no-c", action="store_true", help="do not build and run the C pipe program")
+    return p
+
+
+def cli(argv: list[str]) -> int:
+    """Run the harness with command-line arguments ``argv``; return an exit status."""
+    parser = _parser()
+    # ``python -m gipc bench -- --quick``: the separator gets options past the outer parser.
+    args = parser.parse_args(argv[1:] if argv[:1] == ["--"] else argv)
+    only = SECTIONS if not args.only else tuple(s.strip() for s in args.only.split(",") if s.strip())
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        parser.error("--plot needs matplotlib, which is not installed: pip install matplotlib "
+                     "(or 'pip install gipc[plot]', or 'hatch run bench:run')")  # fmt: skip
+    preset = PRESETS[args.preset or ("quick" if args.quick else "full")]
+    if args.reps:
+        preset = dataclasses.replace(preset, reps=max(1, args.reps))
+
+    info = _report.machine()
+    progress(f"gipc bench, preset {preset.name}, {preset.reps} repetitions, sections {','.join(only)}")
+    progress(f"  {info['cpu']}, {info['cores']} cores, Python {info['python']}, gevent {info['gevent']}")
+    t0 = time.monotonic()
+    uses_legacy = {"messages", "throughput", "duplex", "start"} & set(only)
+    legacy = _legacy.start(args.legacy_python, bool(uses_legacy) and not args.no_legacy)
+    info["legacy"] = legacy.label if legacy else None
+    skipped: dict[str, str] = {}
+    try:
+        cases = _run_sections(only, preset, legacy, None if args.no_c else CPipe(), skipped)
+    finally:
+        if legacy is not None:
+            legacy.close()
+    info["seconds"] = round(time.monotonic() - t0, 1)
+    info["preset"] = preset.name
+    info["reps"] = preset.reps
+
+    print(_report.table(cases, preset.reps))
+    mem = _report.memory_table(cases)
+    if mem:
+        print("\n" + mem)
+    found = _report.goals(cases)
+    if found:
+        print("\n" + _report.goals_table(found))
+    if skipped:
+        print("")
+    for section, reason in skipped.items():
+        print(f"skipped {section}: {reason}")
+    print(_report.footer(info))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(_report.to_json(cases, info, skipped), f, indent=1)
+        progress(f"wrote {args.json}")
+    if args.plot:
+        _report.plot(cases, args.plot, info)
+        progress(f"wrote {args.plot}")
+    return 0
+
+
+def _run_sections(
+    only: tuple[str, ...], preset: Preset, legacy: Legacy | None, cpipe: CPipe | None, skipped: dict[str, str]
+) -> list[Case]:
+    plan: list[tuple[str, Callable[[], list[Case]]]] = [
+        ("messages", lambda: _pipes.small_messages(preset, legacy)),
+        ("throughput", lambda: _pipes.throughput(preset, legacy, cpipe)),
+        ("duplex", lambda: _pipes.roundtrips(preset, legacy)),
+        ("start", lambda: _processes.start_join(preset, legacy)),
+        ("pool", lambda: _pool.tiny_tasks(preset)),
+        ("cpu", lambda: _pool.speedup(preset)),
+    ]
+    cases: list[Case] = []
+    for name, run in plan:
+        if name not in only:
+            continue
+        if name in ("pool", "cpu") and not _pool.available(name):
+            skipped[name] = "gipc.ProcessPool does not exist in this gipc yet"
+            continue
+        progress(f"[{name}]")
+        cases.extend(run())
+    return cases

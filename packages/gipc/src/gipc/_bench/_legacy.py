@@ -1,0 +1,117 @@
+"""gipc 1.8.0 as a competitor, from its own virtual environment, in the same run.
+
+The venv is created on first use (``python -m venv`` and pip, from the
+package index) under the harness's cache directory and reused afterwards.
+Its interpreter runs :mod:`gipc._bench._gipccases` as a script: a worker
+that stays up for the whole run and measures one trial per command, so its
+repetitions interleave with the other competitors' like everyone else's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import gevent
+
+from ._cbaseline import cache_dir
+from ._gipccases import Result
+from ._runner import progress
+
+VERSION = "1.8.0"
+_WORKER = Path(__file__).with_name("_gipccases.py")
+
+
+def venv_python() -> Path:
+    """Create (if needed) the venv with gipc 1.8.0; return its interpreter.
+
+    gevent is pinned to the version running here, so only gipc differs.
+
+    :raises RuntimeError: with pip's complaint if the venv cannot be built.
+    """
+    tag = f"py{sys.version_info[0]}{sys.version_info[1]}-gevent{gevent.__version__}"
+    venv = cache_dir() / f"venv-{VERSION}-{tag}"
+    python = venv / "bin" / "python"
+    if (venv / ".complete").exists() and python.exists():
+        return python
+    progress(f"creating {venv} with gipc {VERSION} (once; later runs reuse it) ...")
+    steps = [
+        [sys.executable, "-m", "venv", "--clear", str(venv)],
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         f"gipc=={VERSION}", f"gevent=={gevent.__version__}"],
+    ]  # fmt: skip
+    for step in steps:
+        try:
+            done = subprocess.run(step, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise RuntimeError(f"{' '.join(step[:3])}: {exc}") from None
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise RuntimeError(f"{' '.join(step[:4])} failed: {' | '.join(tail)}")
+    (venv / ".complete").touch()
+    return python
+
+
+class Legacy:
+    """A long-lived worker process measuring another gipc installation."""
+
+    def __init__(self, python: Path | str) -> None:
+        env = dict(os.environ)
+        # The worker must import the other installation's gipc, never ours.
+        env.pop("PYTHONPATH", None)
+        self.proc = subprocess.Popen(
+            [str(python), str(_WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        hello = self.run({"case": "hello"})
+        self.version = str(hello["version"])
+        self.label = f"gipc {self.version}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def run(self, command: dict[str, Any]) -> Result:
+        """Have the worker run one trial; raise ``RuntimeError`` with its error if it fails."""
+        stdin: IO[str] | None = self.proc.stdin
+        stdout: IO[str] | None = self.proc.stdout
+        if stdin is None or stdout is None or self.proc.poll() is not None:
+            raise RuntimeError(f"the {VERSION} worker is gone (exit code {self.proc.returncode})")
+        stdin.write(json.dumps(command) + "\n")
+        stdin.flush()
+        line = stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {VERSION} worker died (exit code {self.proc.wait(10)})")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["ok"]  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def start(python: str | None, wanted: bool) -> Legacy | None:
+    """Start the worker (building the venv unless ``python`` is given), or explain why not."""
+    if not wanted:
+        return None
+    try:
+        return Legacy(python or venv_python())
+    except (OSError, RuntimeError, ValueError) as exc:
+        progress(f"gipc {VERSION} is not measured in this run: {exc}")
+        return None

@@ -1,0 +1,194 @@
+"""What a run found: the machine, the figures table, the goals, JSON and the plot."""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import multiprocessing
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import gevent
+
+import gipc
+
+from ._runner import MIB, Case, human
+
+# The speed goals of issues 3, 4 and 6: (section, case, competitor, reference, minimum ratio).
+GOALS = (
+    ("messages", "1 B child->parent", "gipc", "mp.Pipe send_bytes", 1.2),
+    ("messages", "1 B child->parent", "gipc raw", "mp.Pipe send_bytes", 1.2),
+    ("throughput", "16 MiB", "gipc", "gipc 1.8.0", 3.0),
+    ("throughput", "16 MiB", "gipc raw", "gipc 1.8.0 raw", 3.0),
+    ("throughput", "16 MiB", "gipc", "C pipe", 1 / 1.5),
+    ("throughput", "16 MiB", "gipc raw", "C pipe", 1 / 1.5),
+    ("duplex", "1 B round trip", "gipc duplex", "mp.Pipe duplex", 1.0),
+    ("start+join", "*", "gipc", "mp.Process", 1.0),
+    ("pool", "*", "gipc.ProcessPool", "ProcessPoolExecutor", 2.0),
+)
+
+
+def machine() -> dict[str, Any]:
+    """Where and with what the figures were taken."""
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    here = Path(__file__).resolve().parent
+    commit = _git(here, "rev-parse", "--short", "HEAD")
+    if commit and _git(here, "status", "--porcelain", "--untracked-files=no"):
+        commit += " (with uncommitted changes)"
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "gevent": gevent.__version__,
+        "gipc": gipc.__version__,
+        "loop": type(gevent.get_hub().loop).__module__,
+        "default_start_method": multiprocessing.get_start_method(),
+        "commit": commit,
+    }
+
+
+def _git(cwd: Path, *args: str) -> str:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def ratio(case: Case, competitor: str, ref: str) -> float | None:
+    """``competitor``'s median over ``ref``'s in the same case (higher is better)."""
+    a, b = case.median(competitor), case.median(ref)
+    return a / b if a is not None and b else None
+
+
+def goals(cases: list[Case]) -> list[dict[str, Any]]:
+    """Each applicable goal with the measured ratio and whether it is met."""
+    found = []
+    for section, name, competitor, ref, minimum in GOALS:
+        for case in cases:
+            if case.section != section or (name != "*" and case.name != name):
+                continue
+            r = ratio(case, competitor, ref)
+            if r is None:
+                continue
+            found.append(
+                {"case": f"{section}: {case.name}", "competitor": competitor, "reference": ref,
+                 "ratio": r, "goal": minimum, "met": r >= minimum}
+            )  # fmt: skip
+    return found
+
+
+def to_json(cases: list[Case], info: dict[str, Any], skipped: dict[str, str]) -> dict[str, Any]:
+    """The machine-readable form of a run."""
+    out = []
+    for case in cases:
+        results = {}
+        for name, values in case.values.items():
+            mem = {side: sorted(v)[len(v) // 2] for side, v in case.memory.get(name, {}).items()}
+            results[name] = {
+                "median": case.median(name), "min": min(values), "max": max(values),
+                "values": values, "memory_kib": mem,
+                "ratios": {ref: ratio(case, name, ref) for ref in case.refs if ref in case.values},
+            }  # fmt: skip
+        out.append(
+            {"section": case.section, "case": case.name, "unit": case.unit, "size": case.size,
+             "references": list(case.refs), "results": results, "errors": case.errors}
+        )  # fmt: skip
+    return {"schema": 1, "machine": info, "skipped": skipped, "cases": out, "goals": goals(cases)}
+
+
+def table(cases: list[Case], reps: int) -> str:
+    """The figures and ratios as text: one block per case."""
+    lines = [f"medians and min-max over {reps} repetitions; 'vs X' = median / X's median (>1: faster)"]
+    for case in cases:
+        refs = [r for r in case.refs if r in case.values]
+        lines.append("")
+        lines.append(f"{case.section}: {case.name} ({case.unit})")
+        head = f"  {'competitor':<26}{'median':>16}  {'min - max':<17}"
+        lines.append(head + "".join(f"{'vs ' + r:>{max(len(r) + 4, 10)}}" for r in refs))
+        for name, values in case.values.items():
+            med = case.median(name) or 0.0
+            span = f"{human(min(values), case.unit, bare=True)} - {human(max(values), case.unit, bare=True)}"
+            row = f"  {name:<26}{human(med, case.unit):>16}  {span:<17}"
+            for r in refs:
+                q = ratio(case, name, r)
+                row += f"{(f'{q:.2f}' if q is not None else '-'):>{max(len(r) + 4, 10)}}"
+            lines.append(row)
+        for name, err in case.errors.items():
+            lines.append(f"  {name:<26}{'FAILED':>16}  {err}")
+    return "\n".join(lines)
+
+
+def memory_table(cases: list[Case]) -> str:
+    """Peak extra resident memory per side for the largest message size."""
+    sized = [c for c in cases if c.section == "throughput" and c.size and c.memory]
+    if not sized:
+        return ""
+    case = max(sized, key=lambda c: c.size or 0)
+    lines = [f"peak extra memory per side, {case.name} messages (median; parent receives, child sends)"]
+    for name, sides in case.memory.items():
+        parent = sorted(sides.get("mem_parent_kib", [0]))[len(sides.get("mem_parent_kib", [0])) // 2]
+        child = sorted(sides.get("mem_child_kib", [0]))[len(sides.get("mem_child_kib", [0])) // 2]
+        lines.append(f"  {name:<26}parent {parent / 1024:7.1f} MiB   child {child / 1024:7.1f} MiB")
+    return "\n".join(lines)
+
+
+def goals_table(found: list[dict[str, Any]]) -> str:
+    lines = ["goals (issues 3, 4, 6): ratio of medians, measured in this run"]
+    for g in found:
+        verdict = "met" if g["met"] else "NOT met"
+        lines.append(
+            f"  {g['case']:<32} {g['competitor']:<18} vs {g['reference']:<20} "
+            f"{g['ratio']:6.2f}  (goal >= {g['goal']:.2f}) {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def footer(info: dict[str, Any]) -> str:
+    """One line saying when, where and on what the run was made."""
+    return (
+        f"\n{info['date']}; {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
+        f"gevent {info['gevent']}, gipc {info['gipc']} ({info['commit'] or 'not a git checkout'}); "
+        f"{info['seconds']} s"
+    )
+
+
+def plot(cases: list[Case], path: str, info: dict[str, Any]) -> None:
+    """Message size against throughput for every competitor, as an image at ``path``."""
+    # Imported by name: matplotlib is an optional extra without type stubs here.
+    matplotlib: Any = importlib.import_module("matplotlib")
+    matplotlib.use("Agg")
+    plt: Any = importlib.import_module("matplotlib.pyplot")
+
+    sized = sorted((c for c in cases if c.section == "throughput" and c.size), key=lambda c: c.size or 0)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=100)
+    names = list(dict.fromkeys(n for c in sized for n in c.values))
+    for name in names:
+        pts = [(c.size, c.values[name]) for c in sized if name in c.values]
+        xs = [p[0] for p in pts]
+        med = [statistics.median(v) / MIB for _, v in pts]
+        lo = [m - min(v) / MIB for m, (_, v) in zip(med, pts, strict=True)]
+        hi = [max(v) / MIB - m for m, (_, v) in zip(med, pts, strict=True)]
+        ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=3, label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("message size (bytes)")
+    ax.set_ylabel("throughput child -> parent (MiB/s)")
+    ax.set_title(f"gipc {info['gipc']}, Python {info['python']}, {info['cores']} cores, {info['date'][:10]}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

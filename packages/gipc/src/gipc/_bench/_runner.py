@@ -1,0 +1,215 @@
+"""Presets, alternating repetitions, bounded trials and summary statistics."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """How much work each case does; ``full`` is what the docs' figures come from."""
+
+    name: str
+    reps: int
+    small_count: int
+    sizes: tuple[int, ...]
+    stream_bytes: int
+    roundtrips: int
+    start_counts: dict[str, int]
+    pool_tasks: int
+    cpu_tasks_per_worker: int
+    cpu_loops: int
+    trial_limit: float = 120.0
+
+
+KIB = 1024
+MIB = 1024 * KIB
+
+PRESETS = {
+    "full": Preset(
+        name="full",
+        reps=5,
+        small_count=100_000,
+        sizes=(1 * KIB, 64 * KIB, 1 * MIB, 16 * MIB),
+        stream_bytes=256 * MIB,
+        roundtrips=20_000,
+        start_counts={"fork": 40, "forkserver": 20, "spawn": 6},
+        pool_tasks=4_000,
+        cpu_tasks_per_worker=4,
+        cpu_loops=400_000,
+    ),
+    "quick": Preset(
+        name="quick",
+        reps=3,
+        small_count=20_000,
+        sizes=(64 * KIB, 16 * MIB),
+        stream_bytes=32 * MIB,
+        roundtrips=3_000,
+        start_counts={"fork": 8, "forkserver": 4, "spawn": 2},
+        pool_tasks=500,
+        cpu_tasks_per_worker=2,
+        cpu_loops=150_000,
+    ),
+    # Only proves every code path runs: the smoke test's configuration.
+    "smoke": Preset(
+        name="smoke",
+        reps=2,
+        small_count=300,
+        sizes=(64 * KIB, 1 * MIB),
+        stream_bytes=1 * MIB,
+        roundtrips=100,
+        start_counts={"fork": 2, "forkserver": 1, "spawn": 1},
+        pool_tasks=20,
+        cpu_tasks_per_worker=1,
+        cpu_loops=2_000,
+        trial_limit=60.0,
+    ),
+}
+
+
+def stream_count(preset: Preset, size: int) -> int:
+    """Messages of ``size`` bytes per throughput trial: enough bytes, bounded count."""
+    return max(4, min(preset.small_count, preset.stream_bytes // size))
+
+
+Trial = Callable[[], dict[str, Any]]
+"""One timed run: returns at least ``count`` (units of work) and ``seconds``."""
+
+
+@dataclasses.dataclass
+class Case:
+    """One measured quantity, every competitor's repetitions of it, and its references."""
+
+    section: str
+    name: str
+    unit: str
+    refs: tuple[str, ...] = ()
+    values: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    memory: dict[str, dict[str, list[int]]] = dataclasses.field(default_factory=dict)
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    size: int | None = None
+
+    def median(self, competitor: str) -> float | None:
+        vals = self.values.get(competitor)
+        return statistics.median(vals) if vals else None
+
+
+def progress(text: str) -> None:
+    """Show what is running, on stderr so stdout stays the report."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+class Watchdog:
+    """Kill the processes of a trial that overruns its limit, so nothing hangs.
+
+    A blocked ``recv()`` or ``read()`` cannot be interrupted from the outside,
+    but it returns (with EOF) once the writing child is dead: killing the
+    trial's children is what turns a hang into a failed trial.
+    """
+
+    def __init__(self) -> None:
+        self.pids: list[int] = []
+        self.fired = False
+
+    def watch(self, pid: int | None) -> None:
+        if pid is not None:
+            self.pids.append(pid)
+
+    def _fire(self) -> None:
+        self.fired = True
+        me = os.getpid()
+        for pid in self.pids:
+            # A reaped child's pid may belong to someone else by now: only
+            # kill what is still ours (a forkserver child is a grandchild).
+            parent = _ppid(pid)
+            if parent == me or _ppid(parent) == me:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def _ppid(pid: int) -> int:
+    if pid <= 0:
+        return -1
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+@contextmanager
+def bounded(limit: float) -> Iterator[Watchdog]:
+    """Give a trial a :class:`Watchdog` that fires after ``limit`` seconds."""
+    dog = Watchdog()
+    timer = threading.Timer(limit, dog._fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield dog
+    finally:
+        timer.cancel()
+
+
+def alternate(case: Case, trials: dict[str, Callable[[Watchdog], dict[str, Any]]], preset: Preset) -> Case:
+    """Measure every competitor of ``case``, interleaved repetition by repetition.
+
+    One unrecorded warm-up round comes first; then each repetition runs every
+    competitor once (A B C A B C ...), so drifting machine load hits all of
+    them alike. A competitor that fails or overruns is dropped from the rest
+    of the case with its error recorded.
+    """
+    live = dict(trials)
+    for rep in range(preset.reps + 1):
+        for name in list(live):
+            label = "warm-up" if rep == 0 else f"rep {rep}/{preset.reps}"
+            try:
+                with bounded(preset.trial_limit) as dog:
+                    out = live[name](dog)
+                if dog.fired:
+                    raise TimeoutError(f"trial overran {preset.trial_limit:.0f} s and was killed")
+            except Exception as exc:  # noqa: BLE001 - a broken competitor must not stop the run
+                case.errors[name] = f"{type(exc).__name__}: {exc}"
+                progress(f"  [{case.section}] {case.name:<18} {name:<26} FAILED {case.errors[name]}")
+                del live[name]
+                continue
+            rate = out["count"] / out["seconds"] if out["seconds"] > 0 else float("inf")
+            progress(f"  [{case.section}] {case.name:<18} {label:<9} {name:<26} {human(rate, case.unit)}")
+            if rep == 0:
+                continue
+            case.values.setdefault(name, []).append(rate)
+            for side in ("mem_parent_kib", "mem_child_kib"):
+                if out.get(side) is not None:
+                    case.memory.setdefault(name, {}).setdefault(side, []).append(int(out[side]))
+    return case
+
+
+def timed(fn: Callable[[], Any], count: int) -> dict[str, Any]:
+    """Run ``fn`` once and return it as a trial of ``count`` units."""
+    t0 = time.perf_counter()
+    fn()
+    return {"count": count, "seconds": time.perf_counter() - t0}
+
+
+def human(value: float, unit: str, bare: bool = False) -> str:
+    """Format a rate compactly: ``512.3k msg/s``, ``1843 MiB/s`` (without the unit if ``bare``)."""
+    tail = "" if bare else " " + unit
+    if unit == "MiB/s":
+        return f"{value / MIB:.0f}{tail}"
+    if unit == "x":
+        return f"{value:.2f}" + ("" if bare else "x")
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= div:
+            return f"{value / div:.1f}{suffix}{tail}"
+    return f"{value:.1f}{tail}"
