@@ -59,10 +59,11 @@ def venv_python() -> Path:
 class Legacy:
     """A long-lived worker process measuring another gipc installation."""
 
-    def __init__(self, python: Path | str) -> None:
+    def __init__(self, python: Path | str, isolate: bool = True) -> None:
         env = dict(os.environ)
-        # The worker must import the other installation's gipc, never ours.
-        env.pop("PYTHONPATH", None)
+        if isolate:
+            # The worker must import the venv's gipc, never one on our path.
+            env.pop("PYTHONPATH", None)
         self.proc = subprocess.Popen(
             [str(python), str(_WORKER)],
             stdin=subprocess.PIPE,
@@ -111,7 +112,9 @@ def start(python: str | None, wanted: bool) -> Legacy | None:
     if not wanted:
         return None
     try:
-        return Legacy(python or venv_python())
+        if python:
+            return Legacy(python, isolate=False)
+        return Legacy(venv_python())
     except (OSError, RuntimeError, ValueError) as exc:
         progress(f"gipc {VERSION} is not measured in this run: {exc}")
         return None

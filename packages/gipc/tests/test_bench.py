@@ -1,0 +1,125 @@
+"""Smoke test of the benchmark harness: every section runs and reports sane JSON.
+
+The harness runs its tiniest preset with real children, pipes and pools. Its
+figures are checked for shape and sign only: speed is what the harness
+measures, never what a test asserts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import gipc
+import pytest
+from gipc._bench import cli
+
+
+@pytest.fixture
+def bench_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep the compiled C program out of the user's real cache directory."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
+def _positive(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def test_smoke_run_writes_complete_json(
+    tmp_path: Path, bench_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    # The "legacy" competitor is this interpreter's own gipc here: that drives
+    # the worker protocol without building a venv from the package index.
+    status = cli(["--preset", "smoke", "--json", str(out), "--legacy-python", sys.executable])
+    assert status == 0
+    data = json.loads(out.read_text())
+    printed = capsys.readouterr()
+
+    assert data["schema"] == 1
+    info = data["machine"]
+    assert info["cores"] >= 1 and info["python"] and info["gevent"] and info["preset"] == "smoke"
+    assert info["legacy"] == f"gipc {gipc.__version__}"
+    reps = info["reps"]
+
+    by_section: dict[str, list[dict[str, Any]]] = {}
+    for case in data["cases"]:
+        by_section.setdefault(case["section"], []).append(case)
+        assert case["errors"] == {}, case
+        assert case["results"], case
+        for name, result in case["results"].items():
+            assert len(result["values"]) == reps, (case["case"], name)
+            assert all(_positive(v) for v in result["values"]), (case["case"], name)
+            assert result["min"] <= result["median"] <= result["max"]
+            assert all(_positive(r) for r in result["ratios"].values()), (case["case"], name)
+        for ref in case["references"]:
+            if ref in case["results"]:
+                assert case["results"][ref]["ratios"][ref] == pytest.approx(1.0)
+
+    messages = by_section["messages"][0]["results"]
+    expected = ("gipc", "gipc raw", "mp.Pipe send/recv", "mp.Pipe send_bytes", "raw os.pipe")
+    assert set(expected) <= set(messages) and "raw os.pipe+pickle" in messages
+    assert f"gipc {gipc.__version__} raw" in messages
+
+    sizes = [c["size"] for c in by_section["throughput"]]
+    assert sizes == sorted(sizes) and len(sizes) >= 2
+    largest = by_section["throughput"][-1]["results"]
+    assert "C pipe" in largest  # a compiler is part of the development setup
+    for name in ("gipc", "gipc raw", "mp.Pipe send_bytes", "raw os.pipe"):
+        assert set(largest[name]["memory_kib"]) == {"mem_parent_kib", "mem_child_kib"}
+
+    assert "gipc duplex" in by_section["duplex"][0]["results"]
+    assert any("(default)" in c["case"] for c in by_section["start+join"])
+    for case in by_section["start+join"]:
+        assert {"gipc", "mp.Process"} <= set(case["results"])
+
+    if getattr(gipc, "ProcessPool", None) is None:
+        assert set(data["skipped"]) == {"pool", "cpu"}
+        assert "no gipc.ProcessPool" in printed.err
+    else:
+        assert {"gipc.ProcessPool", "ProcessPoolExecutor"} <= set(by_section["pool"][0]["results"])
+        curve = [c for c in by_section["cpu-bound"] if c["unit"] == "x"]
+        assert len(curve) == info["cores"]
+
+    assert "medians and min-max" in printed.out and "goals" in printed.out
+    assert "[messages]" in printed.err  # progress goes to stderr
+
+
+def test_only_selects_sections(tmp_path: Path, bench_cache: Path) -> None:
+    out = tmp_path / "bench.json"
+    argv = ["--preset", "smoke", "--reps", "1", "--only", "duplex", "--no-legacy", "--json", str(out)]
+    assert cli(argv) == 0
+    data = json.loads(out.read_text())
+    assert [c["section"] for c in data["cases"]] == ["duplex"]
+    assert set(data["cases"][0]["results"]) == {"gipc duplex", "mp.Pipe duplex"}
+    assert data["machine"]["legacy"] is None
+
+
+def test_unknown_section_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli(["--only", "messages,nonsense"])
+    assert exc.value.code == 2
+    assert "nonsense" in capsys.readouterr().err
+
+
+def test_plot_needs_matplotlib_or_draws(
+    tmp_path: Path, bench_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "throughput.png"
+    argv = ["--preset", "smoke", "--reps", "1", "--only", "throughput", "--no-legacy", "--plot", str(image)]
+    if importlib.util.find_spec("matplotlib") is None:
+        # Refused before anything runs, with the way out in the message.
+        with pytest.raises(SystemExit) as exc:
+            cli(argv)
+        assert exc.value.code == 2
+        assert "pip install matplotlib" in capsys.readouterr().err
+        assert not image.exists()
+    else:
+        assert cli(argv) == 0
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
