@@ -1,0 +1,267 @@
+"""Every Python code sample in the documentation runs, and succeeds.
+
+Which blocks are samples, in ``docs/**/*.rst`` (generated and built files
+excluded):
+
+- ``.. code-block:: python`` (also ``python3``, ``py``, ``.. code::`` and
+  ``.. sourcecode::`` with those languages);
+- bare ``::`` literal blocks, which Sphinx highlights as Python
+  (``highlight_language`` in ``docs/conf.py``), unless a ``.. highlight::``
+  directive earlier in the file set another language.
+
+Shell commands, output and other text go in ``.. code-block:: console`` /
+``text`` / ``toml`` blocks, which are not run. A Python fragment that cannot
+run on its own (a signature, an excerpt) starts with the line
+``# not run: <why>``: it is only compiled, so it must still be valid Python.
+
+Each sample is a complete program. It runs as a script (``__main__``) in a
+fresh interpreter, in an empty directory, with a time bound; it fails if it
+exits non-zero, times out, or prints a traceback to stderr (gevent reports an
+exception that kills a greenlet there without changing the exit status). Its
+asserts are its checks.
+
+Each sample runs twice: with the interpreter's default start method, and with
+``spawn`` forced (a first line ``multiprocessing.set_start_method("spawn",
+force=True)`` is added), because Python 3.14 makes ``forkserver`` the Linux
+default and a sample that works under ``spawn`` works under every method:
+targets at module level, entry point behind ``if __name__ == "__main__":``.
+When ``GIPC_TEST_START_METHOD`` is set (CI runs the suite once per method),
+each sample runs once, with that method forced. ``GEVENT_LOOP`` is inherited,
+so the samples also run on the loop backend the suite runs on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PYTHON_LANGS = frozenset({"python", "python3", "py", "py3"})
+NOT_RUN = "# not run:"
+SAMPLE_TIMEOUT = 90.0
+FORCE_METHOD = 'import multiprocessing; multiprocessing.set_start_method({!r}, force=True)\n'
+# None: the interpreter's default start method.
+START_METHODS = (os.environ.get("GIPC_TEST_START_METHOD"),) if os.environ.get("GIPC_TEST_START_METHOD") else (
+    None,
+    "spawn",
+)
+
+_DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\.\s+(?:code-block|code|sourcecode)::\s*(?P<lang>\S*)\s*$")
+_HIGHLIGHT = re.compile(r"^\s*\.\.\s+highlight::\s*(?P<lang>\S+)\s*$")
+_OPTION = re.compile(r"^\s*:[\w-]+:")
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str  # relative to docs/
+    line: int  # 1-based line of the first line of code
+    code: str
+
+    @property
+    def run(self) -> bool:
+        return not self.code.lstrip().startswith(NOT_RUN)
+
+    @property
+    def id(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _block(lines: list[str], start: int, parent_indent: int) -> tuple[int, int, str]:
+    """The indented body that begins at or after ``start``: (first line, end, dedented text)."""
+    i = start
+    while i < len(lines) and (not lines[i].strip() or _OPTION.match(lines[i])) and (
+        not lines[i].strip() or _indent(lines[i]) > parent_indent
+    ):
+        i += 1
+    first = i
+    while i < len(lines) and (not lines[i].strip() or _indent(lines[i]) > parent_indent):
+        i += 1
+    body = lines[first:i]
+    while body and not body[-1].strip():
+        body.pop()
+    if not body:
+        return first, i, ""
+    cut = min(_indent(x) for x in body if x.strip())
+    return first, i, "\n".join(x[cut:] for x in body) + "\n"
+
+
+def extract(text: str, path: str = "<rst>") -> list[Sample]:
+    """The Python samples in one reST document, in order."""
+    lines = text.splitlines()
+    samples: list[Sample] = []
+    default_lang = "python3"
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if m := _HIGHLIGHT.match(line):
+            default_lang = m["lang"]
+            i += 1
+            continue
+        if m := _DIRECTIVE.match(line):
+            first, i, code = _block(lines, i + 1, len(m["indent"]))
+            if m["lang"] in PYTHON_LANGS and code:
+                samples.append(Sample(path, first + 1, code))
+            continue
+        stripped = line.rstrip()
+        if stripped.endswith("::") and not stripped.lstrip().startswith(".."):
+            first, i, code = _block(lines, i + 1, _indent(line))
+            if default_lang in PYTHON_LANGS and code:
+                samples.append(Sample(path, first + 1, code))
+            continue
+        i += 1
+    return samples
+
+
+def doc_samples() -> list[Sample]:
+    found: list[Sample] = []
+    for rst in sorted(DOCS.rglob("*.rst")):
+        rel = rst.relative_to(DOCS)
+        if rel.parts[0] in ("_build", "_generated"):
+            continue
+        found.extend(extract(rst.read_text(encoding="utf-8"), rel.as_posix()))
+    return found
+
+
+def run_sample(
+    sample: Sample, workdir: Path, start_method: str | None, timeout: float = SAMPLE_TIMEOUT
+) -> str | None:
+    """Run ``sample``; return ``None`` on success, or what went wrong."""
+    if not sample.run:
+        try:
+            compile(sample.code, sample.id, "exec")
+        except SyntaxError as exc:
+            return f"compile-only sample is not valid Python: {exc}"
+        return None
+    script = workdir / "sample.py"
+    header = FORCE_METHOD.format(start_method) if start_method else ""
+    script.write_text(header + sample.code, encoding="utf-8")
+    # Its own session, so that on a hang the sample's children go down with it.
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return f"timed out after {timeout} s\n--- stdout\n{out}\n--- stderr\n{err}"
+    finally:
+        # Reap whatever the sample left running in its session (never other processes).
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if proc.returncode != 0:
+        return f"exit status {proc.returncode}\n--- stdout\n{out}\n--- stderr\n{err}"
+    if "Traceback (most recent call last)" in err:
+        return f"exit status 0 but a traceback on stderr\n--- stdout\n{out}\n--- stderr\n{err}"
+    return None
+
+
+SAMPLES = doc_samples()
+
+
+def _cases() -> list[object]:
+    cases: list[object] = []
+    for sample in SAMPLES:
+        # A compile-only sample is checked once, not per start method.
+        for method in START_METHODS if sample.run else START_METHODS[:1]:
+            cases.append(pytest.param(sample, method, id=f"{sample.id}-{method or 'default'}"))
+    return cases
+
+
+@pytest.mark.parametrize("sample, start_method", _cases())
+def test_doc_sample(sample: Sample, start_method: str | None, tmp_path: Path) -> None:
+    problem = run_sample(sample, tmp_path, start_method)
+    assert problem is None, f"docs/{sample.id}: {problem}"
+
+
+def test_docs_have_samples() -> None:
+    # Guards the extractor: if it stopped finding samples, every test above
+    # would vanish and the suite would still pass.
+    pages = {s.path for s in SAMPLES}
+    assert {"index.rst", "overview.rst", "quickstart.rst", "usage.rst"} <= pages
+    assert sum(s.path == "usage.rst" for s in SAMPLES) >= 10
+
+
+EXAMPLE_RST = """\
+Title
+=====
+
+Runs::
+
+    print("literal block")
+
+.. code-block:: python
+   :caption: with an option
+
+   import sys
+   sys.exit(0)
+
+.. code-block:: console
+
+   $ not python
+
+.. note::
+
+   Nested:
+
+   .. code-block:: python
+
+      x = 1
+
+.. highlight:: text
+
+Not Python any more::
+
+    $ echo text
+"""
+
+
+def test_extract_finds_python_blocks_only() -> None:
+    samples = extract(EXAMPLE_RST, "example.rst")
+    assert [(s.line, s.code) for s in samples] == [
+        (6, 'print("literal block")\n'),
+        (11, "import sys\nsys.exit(0)\n"),
+        (24, "x = 1\n"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("raise SystemExit(3)\n", "exit status 3"),
+        ("assert 1 == 2\n", "AssertionError"),
+        ("import gevent\ngevent.spawn(lambda: 1 / 0).join()\n", "traceback on stderr"),
+        ("import time\ntime.sleep(60)\n", "timed out"),
+        ("# not run: broken on purpose\ndef f(:\n", "not valid Python"),
+    ],
+    ids=["exit-status", "assert", "greenlet-traceback", "hang", "compile-only-syntax"],
+)
+def test_broken_sample_fails(code: str, expected: str, tmp_path: Path) -> None:
+    problem = run_sample(Sample("broken.rst", 1, code), tmp_path, start_method=None, timeout=5)
+    assert problem is not None and expected in problem
+
+
+def test_start_method_is_forced(tmp_path: Path) -> None:
+    code = "import multiprocessing\nassert multiprocessing.get_start_method() == 'spawn'\n"
+    assert run_sample(Sample("good.rst", 1, code), tmp_path, start_method="spawn") is None
+    problem = run_sample(Sample("good.rst", 1, code), tmp_path, start_method="fork")
+    assert problem is not None and "AssertionError" in problem
