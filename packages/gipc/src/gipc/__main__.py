@@ -5,18 +5,33 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._doctor import DEFAULT_TIMEOUT
 from ._doctor import run as run_doctor
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gipc", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("doctor", help="print the environment and smoke-test each start method")
+    doctor = sub.add_parser("doctor", help="print the environment and smoke-test each start method")
+    doctor.add_argument(
+        "--start-method",
+        action="append",
+        dest="methods",
+        metavar="METHOD",
+        help="smoke-test only this start method (repeatable; default: every available one)",
+    )
+    doctor.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long a child may take to answer and exit (default: {DEFAULT_TIMEOUT:g})",
+    )
     bench = sub.add_parser("bench", help="measure gipc against multiprocessing and raw pipes", add_help=False)
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command == "doctor":
-        return run_doctor()
+        return run_doctor(args.methods, args.timeout)
     if args.command == "bench":
         from ._bench import cli
 

@@ -1,0 +1,105 @@
+"""``python -m gipc doctor`` reports the environment and gives an honest verdict."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+TIMEOUT = 120  # the doctor bounds each child at 30 s; this bounds the doctor
+
+
+def doctor(*args: str, env: dict[str, str] | None = None, code: str | None = None) -> tuple[int, list[str]]:
+    """Run the doctor in a fresh interpreter; return its exit code and output lines."""
+    entry = ["-c", code] if code else ["-m", "gipc"]
+    cmd = [sys.executable, *entry, "doctor", *args]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"the doctor did not finish within {TIMEOUT} s")
+    assert "Traceback" not in err, err
+    return proc.returncode, out.splitlines()
+
+
+def field(lines: list[str], name: str) -> str:
+    """The value printed after the label ``name``."""
+    found = [line.strip()[len(name) :].strip() for line in lines if line.strip().startswith(name + " ")]
+    assert len(found) == 1, f"expected one {name!r} line in:\n" + "\n".join(lines)
+    return found[0]
+
+
+def test_reports_the_environment_and_passes_every_start_method() -> None:
+    import gevent
+    import gipc
+    import greenlet
+
+    code, lines = doctor()
+    assert code == 0, "\n".join(lines)
+    assert field(lines, "gipc") == gipc.__version__
+    assert field(lines, "Python").startswith(f"{sys.version_info.major}.{sys.version_info.minor}.")
+    assert field(lines, "gevent") == gevent.__version__
+    assert field(lines, "greenlet") == greenlet.__version__
+    assert field(lines, "loop backend") == "libev-cext (gevent.libev.corecext)"
+    methods = multiprocessing.get_all_start_methods()
+    assert field(lines, "start method").endswith(f"(available: {', '.join(methods)})")
+    assert field(lines, "monkey-patch") == "os=no threading=no socket=no subprocess=no signal=no"
+    capacity = field(lines, "pipe capacity")
+    if sys.platform.startswith("linux"):
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            assert f"fs.pipe-max-size {int(f.read())}" in capacity
+        assert capacity.split()[0].isdigit()
+    for method in methods:
+        assert field(lines, method).startswith("ok: child "), "\n".join(lines)
+    assert lines[-1] == f"verdict: OK, all {len(methods)} start methods work"
+
+
+@pytest.mark.parametrize(
+    ("loop", "backend"),
+    [("libuv", "libuv-cffi (gevent.libuv.loop)"), ("libev-cffi", "libev-cffi (gevent.libev.corecffi)")],
+)
+def test_other_loop_backends(loop: str, backend: str) -> None:
+    code, lines = doctor(env={"GEVENT_LOOP": loop})
+    assert code == 0, "\n".join(lines)
+    assert field(lines, "loop backend") == backend
+    for method in multiprocessing.get_all_start_methods():
+        # The child runs the same backend: the choice travels in the environment.
+        assert field(lines, method).endswith(f"loop {backend}")
+
+
+def test_reports_monkey_patching_and_still_passes() -> None:
+    code, lines = doctor(
+        code="from gevent import monkey; monkey.patch_all()\n"
+        "import sys; from gipc.__main__ import main; sys.exit(main(sys.argv[1:]))"
+    )
+    assert code == 0, "\n".join(lines)
+    assert field(lines, "monkey-patch") == "os=yes threading=yes socket=yes subprocess=yes signal=yes"
+
+
+def test_a_child_that_does_not_answer_in_time_fails_and_is_killed() -> None:
+    # No interpreter starts within a millisecond: the spawn child cannot make it.
+    code, lines = doctor("--start-method", "spawn", "--timeout", "0.001")
+    assert code == 1
+    assert field(lines, "spawn") == "FAILED: no answer within 0.001 s (child killed)"
+    assert lines[-1] == "verdict: FAILED, 1 of 1 start methods do not work: spawn"
+
+
+def test_an_unknown_start_method_fails_the_verdict() -> None:
+    code, lines = doctor("--start-method", "fork", "--start-method", "teleport")
+    assert code == 1
+    assert field(lines, "fork").startswith("ok: ")
+    assert field(lines, "teleport").startswith("FAILED: ValueError")
+    assert lines[-1] == "verdict: FAILED, 1 of 2 start methods do not work: teleport"
