@@ -66,6 +66,7 @@ def _streams(size: int, count: int, scale: int, legacy: Legacy | None) -> Trials
 def small_messages(preset: Preset, legacy: Legacy | None) -> list[Case]:
     """1-byte messages child -> parent, pickled and raw, per second."""
     case = Case("messages", "1 B child->parent", "msg/s", refs=(MP_BYTES, MP_PICKLE, RAW))
+    case.work = f"{preset.small_count} messages"
     return [alternate(case, _streams(1, preset.small_count, 1, legacy), preset)]
 
 
@@ -77,7 +78,7 @@ def throughput(preset: Preset, legacy: Legacy | None, cpipe: CPipe | None) -> li
     for size in preset.sizes:
         count = stream_count(preset, size)
         refs = (MP_BYTES, RAW, C_PIPE) + ((legacy.label,) if legacy else ())
-        case = Case("throughput", size_name(size), "MiB/s", refs=refs, size=size)
+        case = Case("throughput", size_name(size), "MiB/s", refs=refs, size=size, work=f"{count} messages")
         trials = _streams(size, count, size, legacy)
         # The pickled 1 B-style competitors add nothing at bulk sizes but time.
         del trials[MP_PICKLE], trials[RAW_PICKLE]
@@ -104,7 +105,7 @@ def roundtrips(preset: Preset, legacy: Legacy | None) -> list[Case]:
     }
     if legacy is not None:
         trials[legacy.label + " duplex"] = _legacy_trial(legacy, {"case": "roundtrip", "count": n})
-    case = Case("duplex", "1 B round trip", "rt/s", refs=("mp.Pipe duplex",))
+    case = Case("duplex", "1 B round trip", "rt/s", refs=("mp.Pipe duplex",), work=f"{n} round trips")
     return [alternate(case, trials, preset)]
 
 

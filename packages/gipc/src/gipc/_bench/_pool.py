@@ -79,7 +79,7 @@ def tiny_tasks(preset: Preset) -> list[Case]:
     workers = os.cpu_count() or 1
     args = list(range(preset.pool_tasks))
     trials = {kind: _trial(kind, workers, _tiny, args) for kind in (GIPC_POOL, PPE)}
-    case = Case("pool", f"tiny tasks, {workers} workers", "task/s", refs=(PPE,))
+    case = Case("pool", f"tiny tasks, {workers} workers", "task/s", refs=(PPE,), work=f"{len(args)} tasks")
     return [alternate(case, trials, preset)]
 
 
@@ -94,6 +94,7 @@ def speedup(preset: Preset) -> list[Case]:
     for workers in range(1, cores + 1):
         trials = {kind: _trial(kind, workers, _spin, args) for kind in (GIPC_POOL, PPE)}
         case = Case("cpu-bound", f"{workers} worker{'s' if workers > 1 else ''}", "task/s", refs=(PPE,))
+        case.work = f"{len(args)} tasks of {preset.cpu_loops} loop iterations"
         cases.append(alternate(case, trials, preset))
     return cases + _speedup_cases(cases)
 
@@ -101,11 +102,10 @@ def speedup(preset: Preset) -> list[Case]:
 def _speedup_cases(rate_cases: list[Case]) -> list[Case]:
     out = []
     for case in rate_cases:
-        derived = Case("cpu-bound", f"speed-up, {case.name}", "x")
+        derived = Case("cpu-bound", f"speed-up, {case.name}", "x", work="task rate over the 1-worker median")
         for kind, values in case.values.items():
             one = rate_cases[0].median(kind)
             if one:
                 derived.values[kind] = [v / one for v in values]
         out.append(derived)
     return out
-

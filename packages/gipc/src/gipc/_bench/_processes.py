@@ -55,7 +55,8 @@ def start_join(preset: Preset, legacy: Legacy | None) -> list[Case]:
         if legacy is not None and method == default:
             trials[legacy.label] = _legacy_trial(legacy, n)
         label = f"{method} (default)" if method == default else method
-        cases.append(alternate(Case("start+join", label, "child/s", refs=(MP_PROCESS,)), trials, preset))
+        case = Case("start+join", label, "child/s", refs=(MP_PROCESS,), work=f"{n} children in sequence")
+        cases.append(alternate(case, trials, preset))
     return cases
 
 

@@ -64,10 +64,9 @@ def mp_stream(pickled: bool, count: int, size: int, watch: Watch) -> Result:
         t0 = time.perf_counter()
         recv = reader.recv if pickled else reader.recv_bytes
         for _ in range(count):
-            msg = recv()
+            recv()
         seconds = time.perf_counter() - t0
         mem_parent = mem_peak_extra(base)
-        del msg
         mem_child = int.from_bytes(reader.recv_bytes(), "little")
     finally:
         for c in (reader, writer, go_r, go_w):
@@ -155,13 +154,14 @@ def raw_stream(pickled: bool, count: int, size: int, watch: Watch) -> Result:
         base = mem_baseline()
         os.write(go_w, b"g")
         t0 = time.perf_counter()
-        for _ in range(count):
-            msg: Any = reader.get()
-            if pickled:
-                msg = pickle.loads(msg)
+        if pickled:
+            for _ in range(count):
+                pickle.loads(reader.get())
+        else:
+            for _ in range(count):
+                reader.get()
         seconds = time.perf_counter() - t0
         mem_parent = mem_peak_extra(base)
-        del msg
         mem_child = int.from_bytes(reader.get(), "little")
     finally:
         for fd in (r, w, go_r, go_w):

@@ -104,7 +104,7 @@ def to_json(cases: list[Case], info: dict[str, Any], skipped: dict[str, str]) ->
             }  # fmt: skip
         out.append(
             {"section": case.section, "case": case.name, "unit": case.unit, "size": case.size,
-             "references": list(case.refs), "results": results, "errors": case.errors}
+             "work": case.work, "references": list(case.refs), "results": results, "errors": case.errors}
         )  # fmt: skip
     return {"schema": 1, "machine": info, "skipped": skipped, "cases": out, "goals": goals(cases)}
 
@@ -115,7 +115,7 @@ def table(cases: list[Case], reps: int) -> str:
     for case in cases:
         refs = [r for r in case.refs if r in case.values]
         lines.append("")
-        lines.append(f"{case.section}: {case.name} ({case.unit})")
+        lines.append(f"{case.section}: {case.name} ({case.unit}{'; ' + case.work if case.work else ''})")
         head = f"  {'competitor':<26}{'median':>16}  {'min - max':<17}"
         lines.append(head + "".join(f"{'vs ' + r:>{max(len(r) + 4, 10)}}" for r in refs))
         for name, values in case.values.items():
@@ -128,7 +128,7 @@ def table(cases: list[Case], reps: int) -> str:
             lines.append(row)
         for name, err in case.errors.items():
             lines.append(f"  {name:<26}{'FAILED':>16}  {err}")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def memory_table(cases: list[Case]) -> str:

@@ -97,6 +97,8 @@ class Case:
     memory: dict[str, dict[str, list[int]]] = dataclasses.field(default_factory=dict)
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
     size: int | None = None
+    work: str = ""
+    """What one trial does, e.g. ``16 messages``."""
 
     def median(self, competitor: str) -> float | None:
         vals = self.values.get(competitor)
