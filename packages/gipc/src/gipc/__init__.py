@@ -19,6 +19,17 @@ from gipc_transport import Reader as Reader
 from gipc_transport import Writer as Writer
 from gipc_transport import pipe as pipe
 
+from ._pool import ProcessPool as ProcessPool
+from ._result_call import call_in_process as call_in_process
+from ._result_errors import PoolBroken as PoolBroken
+from ._result_errors import PoolClosed as PoolClosed
+from ._result_errors import ProcessDied as ProcessDied
+from ._result_errors import RemoteError as RemoteError
+from ._result_errors import RemoteTraceback as RemoteTraceback
+from ._result_errors import ResultTimeout as ResultTimeout
+from ._result_errors import TaskTimeout as TaskTimeout
+from ._result_errors import WorkerDied as WorkerDied
+from ._result_future import Future as Future
 from ._version import __version__ as __version__
 
 __all__ = (
@@ -35,5 +46,16 @@ __all__ = (
     "Writer",
     "pipe",
     "start_process",
+    "Future",
+    "PoolBroken",
+    "PoolClosed",
+    "ProcessDied",
+    "ProcessPool",
+    "RemoteError",
+    "RemoteTraceback",
+    "ResultTimeout",
+    "TaskTimeout",
+    "WorkerDied",
+    "call_in_process",
     "__version__",
 )

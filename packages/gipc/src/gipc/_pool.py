@@ -1,0 +1,401 @@
+"""A gevent-cooperative process pool with the :class:`concurrent.futures.Executor` API."""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import itertools
+import multiprocessing
+import multiprocessing.util  # noqa: F401 - its exit hook must be registered before ours
+import os
+import pickle
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
+from functools import partial
+from types import TracebackType
+from typing import Any
+
+import gevent.event
+from gipc_transport import GIPCError
+
+from ._pool_child import run_chunk
+from ._pool_worker import Worker
+from ._result import decode_outcome
+from ._result_errors import PoolBroken, PoolClosed, TaskTimeout, WorkerDied
+from ._result_future import Future, _real_get_ident
+
+# Calls a worker may hold at once: two while calls look long (one running, one
+# waiting, so the worker never idles for a round trip), many while they look
+# tiny (batches amortise system calls).
+_SHALLOW = 2
+_DEEP = 64
+_TINY = 0.001
+
+_live_pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
+
+
+class WorkItem:
+    """A submitted call: its future and its pickled ``(fn, args, kwargs)``."""
+
+    __slots__ = ("future", "payload", "started")
+
+    def __init__(self, future: Future, payload: bytes) -> None:
+        self.future = future
+        self.payload = payload
+        self.started = False
+
+
+class ProcessPool(Executor):
+    """Run calls in a pool of child processes, waited on cooperatively.
+
+    A :class:`concurrent.futures.Executor`: :meth:`submit` returns a
+    :class:`Future` that greenlets wait on without blocking the event loop,
+    with or without monkey-patching. Each worker is a gipc child process
+    connected by a duplex pipe, served by greenlets of this process. Use the
+    pool from the thread that created it.
+
+    Faults are contained per task. If a worker dies (killed, ``os._exit()``,
+    segfault), the task it was running fails with :class:`WorkerDied`, the
+    tasks queued behind it go to other workers and a new worker replaces it:
+    the pool stays usable. Only a worker that cannot start (the initializer
+    raised, or it died before it was ready) breaks the pool: pending tasks
+    fail and :meth:`submit` raises :class:`PoolBroken`. Arguments or return
+    values that cannot be pickled fail their own future only.
+
+    :param max_workers: number of worker processes; default ``os.cpu_count()``.
+    :param initializer: called with ``initargs`` in each worker when it starts.
+    :param initargs: arguments for ``initializer``.
+    :param start_method: ``'fork'``, ``'spawn'``, ``'forkserver'`` or ``None``
+        for multiprocessing's default.
+    :param max_tasks_per_worker: replace a worker after it has run this many tasks.
+    :param task_timeout: seconds a task may run; its worker is then killed and
+        replaced, and the task fails with :class:`TaskTimeout`.
+    :raises ValueError: for a non-positive number, an unknown start method or
+        an initializer that is not callable.
+
+    .. versionadded:: 2.0
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple[Any, ...] = (),
+        *,
+        start_method: str | None = None,
+        max_tasks_per_worker: int | None = None,
+        task_timeout: float | None = None,
+    ) -> None:
+        if max_workers is None:
+            max_workers = os.cpu_count() or 1
+        if max_workers <= 0:
+            raise ValueError(f"max_workers must be greater than 0, not {max_workers}")
+        if initializer is not None and not callable(initializer):
+            raise ValueError(f"initializer must be callable, not {initializer!r}")
+        if max_tasks_per_worker is not None and max_tasks_per_worker <= 0:
+            raise ValueError(f"max_tasks_per_worker must be greater than 0, not {max_tasks_per_worker}")
+        if task_timeout is not None and task_timeout <= 0:
+            raise ValueError(f"task_timeout must be greater than 0, not {task_timeout}")
+        if start_method is not None:
+            multiprocessing.get_context(start_method)
+        self._max_workers = max_workers
+        self._initializer = initializer
+        self._initargs = tuple(initargs)
+        self._start_method = start_method
+        self._max_tasks = max_tasks_per_worker
+        self._task_timeout = task_timeout
+        self._thread = _real_get_ident()
+        self._pid = os.getpid()
+        self._pending: collections.deque[WorkItem] = collections.deque()
+        self._workers: set[Worker] = set()
+        self._names = itertools.count(1)
+        self._shutdown = False
+        self._broken: PoolBroken | None = None
+        self._ewma: float | None = None
+        self._all_exited = gevent.event.Event()
+        self._all_exited.set()
+        _live_pools.add(self)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Schedule ``fn(*args, **kwargs)`` in a worker; return its :class:`Future`.
+
+        If ``fn``, ``args`` or ``kwargs`` cannot be pickled, the future fails
+        with the pickling error.
+
+        :raises PoolClosed: if the pool is shut down.
+        :raises PoolBroken: if a worker could not start.
+        :raises GIPCError: if called from another thread than the pool's.
+        """
+        self._check_usable()
+        fut = Future()
+        try:
+            payload = pickle.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - the future carries any pickling error
+            fut.set_running_or_notify_cancel()
+            fut.set_exception(exc)
+            return fut
+        self._pending.append(WorkItem(fut, payload))
+        self._spawn_workers()
+        self._kick()
+        return fut
+
+    def map(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+        buffersize: int | None = None,
+    ) -> Iterator[Any]:
+        """Return an iterator over ``fn`` applied to the items of ``iterables``, in order.
+
+        Calls are submitted right away, ``chunksize`` items per task. The
+        iterator waits cooperatively.
+
+        :param timeout: seconds from this call after which ``next()`` raises
+            :class:`ResultTimeout` if the next result is not there.
+        :param chunksize: items sent to a worker in one task.
+        :param buffersize: at most this many tasks submitted ahead of the
+            consumer; ``None`` submits them all at once.
+        :raises ValueError: if ``chunksize`` or ``buffersize`` is less than 1.
+        """
+        if chunksize < 1:
+            raise ValueError(f"chunksize must be 1 or more, not {chunksize}")
+        if buffersize is not None and buffersize < 1:
+            raise ValueError(f"buffersize must be 1 or more, not {buffersize}")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        chunks = _chunks(zip(*iterables, strict=False), chunksize)
+        job = partial(run_chunk, fn)
+        futures = collections.deque(
+            self.submit(job, chunk) for chunk in itertools.islice(chunks, buffersize)
+        )
+        return self._results(futures, chunks, job, deadline)
+
+    def _results(
+        self,
+        futures: collections.deque[Future],
+        chunks: Iterator[list[tuple[Any, ...]]],
+        job: Callable[..., Any],
+        deadline: float | None,
+    ) -> Iterator[Any]:
+        try:
+            while futures:
+                fut = futures.popleft()
+                for chunk in itertools.islice(chunks, 1):
+                    futures.append(self.submit(job, chunk))
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                yield from fut.result(left)
+        finally:
+            for f in futures:
+                f.cancel()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting tasks; workers exit once the pending tasks are done.
+
+        Workers that do not exit within a few seconds of being told to are
+        killed. If the wait is interrupted (a :class:`gevent.Timeout`,
+        ``KeyboardInterrupt``), every worker is killed before the exception
+        propagates, so no child outlives the pool. Bound the tasks themselves
+        with ``task_timeout``.
+
+        :param wait: wait cooperatively until every worker has exited.
+        :param cancel_futures: cancel the tasks no worker has started.
+        """
+        self._shutdown = True
+        if cancel_futures:
+            for item in list(self._pending):
+                if not item.started:
+                    item.future.cancel()
+            self._pending = collections.deque(i for i in self._pending if i.started)
+        self._stop_idle()
+        if wait and os.getpid() == self._pid:
+            try:
+                self._all_exited.wait()
+            except BaseException:
+                self._kill_all()
+                raise
+
+    def __enter__(self) -> ProcessPool:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.shutdown(wait=True)
+
+    def __repr__(self) -> str:
+        state = "broken" if self._broken else "shut down" if self._shutdown else "running"
+        return f"<gipc.ProcessPool max_workers={self._max_workers} workers={len(self._workers)} {state}>"
+
+    # -- scheduling ------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if _real_get_ident() != self._thread or os.getpid() != self._pid:
+            raise GIPCError("a ProcessPool can only be used from the thread and process that created it")
+        if self._broken is not None:
+            raise PoolBroken(str(self._broken)) from self._broken.__cause__
+        if self._shutdown:
+            raise PoolClosed("cannot submit tasks to a ProcessPool that is shut down")
+
+    def _spawn_workers(self) -> None:
+        accepting = sum(1 for w in self._workers if w.accepting)
+        while accepting < self._max_workers:
+            self._start_worker()
+            accepting += 1
+
+    def _start_worker(self) -> None:
+        try:
+            worker = Worker(self, f"gipc.ProcessPool-worker-{next(self._names)}")
+        except Exception as exc:
+            self._break(PoolBroken(f"could not start a worker process: {exc}"), exc)
+            raise self._broken from exc  # type: ignore[misc]
+        self._workers.add(worker)
+        self._all_exited.clear()
+
+    def _depth(self) -> int:
+        return _DEEP if self._ewma is not None and self._ewma < _TINY else _SHALLOW
+
+    def _kick(self) -> None:
+        if not self._pending:
+            return
+        depth = self._depth()
+        for w in self._workers:
+            if w.accepting and len(w.inflight) < depth:
+                w.wake.set()
+
+    def _take(self, worker: Worker) -> list[bytes]:
+        """Move calls from the queue to ``worker``; return their payloads."""
+        payloads: list[bytes] = []
+        if worker.accepting:
+            room = self._depth() - len(worker.inflight)
+            if self._max_tasks is not None:
+                room = min(room, self._max_tasks - worker.sent)
+            # An even share of the outstanding calls, so that one worker does
+            # not queue calls that an idle one could run.
+            accepting = [w for w in self._workers if w.accepting]
+            outstanding = len(self._pending) + sum(len(w.inflight) for w in accepting)
+            share = -(-outstanding // max(1, len(accepting)))
+            n = min(room, max(1 if not worker.inflight else 0, share - len(worker.inflight)))
+            was_idle = not worker.inflight
+            pending = self._pending
+            while n > 0 and pending:
+                item = pending.popleft()
+                if not item.started:
+                    if not item.future.set_running_or_notify_cancel():
+                        continue
+                    item.started = True
+                worker.inflight.append(item)
+                payloads.append(item.payload)
+                n -= 1
+            worker.sent += len(payloads)
+            if was_idle and worker.inflight:
+                worker.new_head()
+            if self._max_tasks is not None and worker.sent >= self._max_tasks:
+                worker.retiring = True
+                if not self._shutdown or self._pending:
+                    self._start_worker()
+        if worker.retiring:
+            worker.stopping = True
+        self._stop_idle()
+        return payloads
+
+    def _complete(self, worker: Worker, item: WorkItem, data: bytes) -> None:
+        """An outcome arrived for ``item``, the oldest call ``worker`` held."""
+        now = time.monotonic()
+        took = now - worker.head_since
+        self._ewma = took if self._ewma is None else 0.8 * self._ewma + 0.2 * took
+        worker.new_head()
+        ok, value = decode_outcome(data)
+        if ok:
+            item.future.set_result(value)
+        else:
+            item.future.set_exception(value)
+        self._kick()
+
+    def _stop_idle(self) -> None:
+        if self._shutdown and not self._pending:
+            for w in self._workers:
+                w.stop()
+
+    def _gone(self, worker: Worker, exitcode: int | None) -> None:
+        """``worker`` exited; settle the calls it held and replace it if needed."""
+        self._workers.discard(worker)
+        held = list(worker.inflight)
+        worker.inflight.clear()
+        if not worker.ready and not worker.stopping and self._broken is None:
+            message = f"a worker process could not start (exit code {exitcode})"
+            if worker.init_error is not None:
+                message = f"the pool's initializer raised {worker.init_error!r}"
+            self._break(PoolBroken(message), worker.init_error)
+        if held:
+            head, rest = held[0], held[1:]
+            if self._broken is not None:
+                _fail(head.future, self._broken)
+            elif head is worker.timed_out:
+                _fail(head.future, TaskTimeout(f"the task ran longer than {self._task_timeout} seconds"))
+            else:
+                _fail(head.future, WorkerDied(f"the worker running the task died (exit code {exitcode})",
+                                              exitcode))
+            self._pending.extendleft(reversed(rest))
+        if self._broken is not None:
+            self._fail_pending(self._broken)
+        elif not self._shutdown or self._pending:
+            try:
+                self._spawn_workers()
+            except PoolBroken:
+                pass
+        self._kick()
+        self._stop_idle()
+        if not self._workers:
+            self._all_exited.set()
+
+    def _break(self, error: PoolBroken, cause: BaseException | None) -> None:
+        error.__cause__ = cause
+        self._broken = error
+        self._fail_pending(error)
+        for w in list(self._workers):
+            for item in w.inflight:
+                _fail(item.future, error)
+            w.inflight.clear()
+            w.kill()
+
+    def _fail_pending(self, error: BaseException) -> None:
+        while self._pending:
+            item = self._pending.popleft()
+            if item.started or item.future.set_running_or_notify_cancel():
+                _fail(item.future, error)
+
+    def _kill_all(self) -> None:
+        self._shutdown = True
+        while self._pending:
+            item = self._pending.popleft()
+            if not item.future.cancel():
+                _fail(item.future, WorkerDied("the pool was torn down before the task could run"))
+        for w in list(self._workers):
+            w.stopping = True
+            w.kill()
+
+
+def _fail(fut: Future, error: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(error)
+
+
+def _chunks(items: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
+@atexit.register
+def _kill_leftover_workers() -> None:
+    # Registered after multiprocessing's exit hook, so it runs first: that hook
+    # joins every child, and a worker of a pool never shut down would wait for
+    # tasks forever.
+    for pool in list(_live_pools):
+        if pool._pid == os.getpid():
+            pool._kill_all()
+
+
+ProcessPool.__module__ = "gipc"
