@@ -19,6 +19,9 @@ from gipc_transport import Reader as Reader
 from gipc_transport import Writer as Writer
 from gipc_transport import pipe as pipe
 
+# 1.x's __init__ imported from its gipc.gipc module, so `import gipc` alone made
+# `gipc.gipc` available; programs rely on that.
+from . import gipc as gipc
 from ._pool import ProcessPool as ProcessPool
 from ._result_call import call_in_process as call_in_process
 from ._result_errors import PoolBroken as PoolBroken
