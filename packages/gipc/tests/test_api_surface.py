@@ -7,12 +7,11 @@ import subprocess
 import sys
 
 import gevent
-import pytest
-
 import gipc
 import gipc.gipc
 import gipc_process
 import gipc_transport
+import pytest
 
 # What gipc 1.8.0's __init__ exported, and the names 1.8.0 code imports from gipc.gipc.
 V18_TOP_LEVEL = ("pipe", "start_process", "GIPCError", "GIPCClosed", "GIPCLocked", "__version__")
