@@ -173,7 +173,7 @@ def plot(cases: list[Case], path: str, info: dict[str, Any]) -> None:
     plt: Any = importlib.import_module("matplotlib.pyplot")
 
     sized = sorted((c for c in cases if c.section == "throughput" and c.size), key=lambda c: c.size or 0)
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=100)
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
     names = list(dict.fromkeys(n for c in sized for n in c.values))
     for name in names:
         pts = [(c.size, c.values[name]) for c in sized if name in c.values]
@@ -181,14 +181,23 @@ def plot(cases: list[Case], path: str, info: dict[str, Any]) -> None:
         med = [statistics.median(v) / MIB for _, v in pts]
         lo = [m - min(v) / MIB for m, (_, v) in zip(med, pts, strict=True)]
         hi = [max(v) / MIB - m for m, (_, v) in zip(med, pts, strict=True)]
-        ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=3, label=name)
+        style = "--" if name == "C pipe" else (":" if name.startswith("gipc 1.") else "-")
+        ax.errorbar(xs, med, yerr=[lo, hi], marker="o", capsize=3, linestyle=style, label=name)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.set_xticks([c.size for c in sized], [c.name for c in sized])
+    ticker: Any = importlib.import_module("matplotlib.ticker")
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: f"{y:,.0f}"))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel("message size (bytes)")
     ax.set_ylabel("throughput child -> parent (MiB/s)")
-    ax.set_title(f"gipc {info['gipc']}, Python {info['python']}, {info['cores']} cores, {info['date'][:10]}")
+    ax.set_title(
+        f"median (bars: min-max) over {info['reps']} runs; gipc {info['gipc']}, Python {info['python']}, "
+        f"{info['cores']} cores, {info['date'][:10]}",
+        fontsize=9,
+    )
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -7,7 +7,6 @@ import os
 import signal
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -127,7 +126,7 @@ class Watchdog:
         if pid is not None:
             self.pids.append(pid)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
         self.fired = True
         me = os.getpid()
         for pid in self.pids:
@@ -153,15 +152,25 @@ def _ppid(pid: int) -> int:
 
 @contextmanager
 def bounded(limit: float) -> Iterator[Watchdog]:
-    """Give a trial a :class:`Watchdog` that fires after ``limit`` seconds."""
+    """Give a trial a :class:`Watchdog` that fires after ``limit`` seconds.
+
+    The alarm is a signal, not a timer thread: children forked while another
+    thread exists risk deadlocks (and Python 3.12+ warns about it). The
+    handler only kills; the interrupted system call is retried and then sees
+    EOF. Off the main thread, or without ``SIGALRM``, trials run unbounded.
+    """
     dog = Watchdog()
-    timer = threading.Timer(limit, dog._fire)
-    timer.daemon = True
-    timer.start()
+    try:
+        previous = signal.signal(signal.SIGALRM, lambda signum, frame: dog.fire())
+    except (ValueError, AttributeError):
+        yield dog
+        return
+    signal.setitimer(signal.ITIMER_REAL, limit)
     try:
         yield dog
     finally:
-        timer.cancel()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def alternate(case: Case, trials: dict[str, Callable[[Watchdog], dict[str, Any]]], preset: Preset) -> Case:
@@ -176,13 +185,16 @@ def alternate(case: Case, trials: dict[str, Callable[[Watchdog], dict[str, Any]]
     for rep in range(preset.reps + 1):
         for name in list(live):
             label = "warm-up" if rep == 0 else f"rep {rep}/{preset.reps}"
+            dog = Watchdog()
             try:
                 with bounded(preset.trial_limit) as dog:
                     out = live[name](dog)
                 if dog.fired:
-                    raise TimeoutError(f"trial overran {preset.trial_limit:.0f} s and was killed")
+                    raise TimeoutError("its result came too late")
             except Exception as exc:  # noqa: BLE001 - a broken competitor must not stop the run
                 case.errors[name] = f"{type(exc).__name__}: {exc}"
+                if dog.fired:
+                    case.errors[name] = f"overran {preset.trial_limit:g} s, killed ({case.errors[name]})"
                 progress(f"  [{case.section}] {case.name:<18} {name:<26} FAILED {case.errors[name]}")
                 del live[name]
                 continue
