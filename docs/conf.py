@@ -84,12 +84,18 @@ def _changelog_draft() -> str:
     # gives its own title to the unreleased section.
     if len(lines) >= 2 and lines[0].startswith(release) and set(lines[1]) == {"="}:
         lines = lines[2:]
-    body = "\n".join(lines).strip()
-    if not body or all(
-        block.strip().endswith("No significant changes.") for block in body.split("\n\n\n") if block.strip()
-    ):
+    # Then one section per layer ("-" underline); drop the empty ones.
+    sections: list[list[str]] = []
+    for i, line in enumerate(lines):
+        is_title = i + 1 < len(lines) and line.strip() and set(lines[i + 1]) == {"-"}
+        if is_title or not sections:
+            sections.append([])
+        sections[-1].append(line)
+    kept = ["\n".join(sec).strip() for sec in sections]
+    kept = [sec for sec in kept if sec and not sec.endswith("No significant changes.")]
+    if not kept:
         return "No unreleased changes yet.\n"
-    return body + "\n"
+    return "\n\n\n".join(kept) + "\n"
 
 
 # The modules the API reference documents. Each object is documented under the
