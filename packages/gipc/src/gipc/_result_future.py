@@ -107,6 +107,10 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
             self._gipc_hub.loop.run_callback_threadsafe(self._gipc_done.set)
 
     def _gipc_wait(self, timeout: float | None) -> None:
+        # Done-callbacks run before the event is set: a callback asking for
+        # the result must not wait for it.
+        if self.done():
+            return
         if not self._gipc_done.wait(timeout):
             raise ResultTimeout(f"no result within {timeout} seconds; the task goes on")
 
