@@ -136,6 +136,30 @@ def _reexport_table(module_name: str) -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def _reexports() -> dict[str, str]:
+    """``{"gipc.pipe": "gipc_transport.pipe", ...}`` for every re-exported class and function."""
+    found = {}
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name, None)
+            origin = _origin(obj)
+            if origin is not None and origin != module_name:
+                found[f"{module_name}.{name}"] = f"{origin}.{obj.__qualname__}"  # type: ignore[union-attr]
+    return found
+
+
+def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Make ``:func:`gipc.pipe``` link to where ``pipe`` is documented."""
+    if node.get("refdomain") != "py":
+        return None
+    origin = REEXPORTS.get(node["reftarget"])
+    if origin is None:
+        return None
+    domain = env.get_domain("py")
+    return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], origin, node, contnode)
+
+
 def _misplaced_names() -> list[str]:
     """Public names whose ``__module__`` is a private module: they would be missing.
 
@@ -165,9 +189,11 @@ def _report_misplaced(app: object) -> None:
 
 def setup(app: Any) -> dict[str, Any]:
     app.connect("builder-inited", _report_misplaced)
+    app.connect("missing-reference", _resolve_reexport)
     return {"parallel_read_safe": True}
 
 
+REEXPORTS = _reexports()
 _write_if_changed(GENERATED / "changelog-draft.rst", _changelog_draft())
 _write_if_changed(GENERATED / "reexports-gipc.rst", _reexport_table("gipc"))
 _write_if_changed(GENERATED / "reexports-gipc-gipc.rst", _reexport_table("gipc.gipc"))
