@@ -41,10 +41,10 @@ PRESETS = {
         sizes=(1 * KIB, 64 * KIB, 1 * MIB, 16 * MIB),
         stream_bytes=256 * MIB,
         roundtrips=20_000,
-        start_counts={"fork": 40, "forkserver": 20, "spawn": 6},
+        start_counts={"fork": 40, "forkserver": 8, "spawn": 4},
         pool_tasks=4_000,
         cpu_tasks_per_worker=4,
-        cpu_loops=400_000,
+        cpu_loops=2_000_000,
     ),
     "quick": Preset(
         name="quick",
@@ -177,13 +177,16 @@ def alternate(case: Case, trials: dict[str, Callable[[Watchdog], dict[str, Any]]
     """Measure every competitor of ``case``, interleaved repetition by repetition.
 
     One unrecorded warm-up round comes first; then each repetition runs every
-    competitor once (A B C A B C ...), so drifting machine load hits all of
-    them alike. A competitor that fails or overruns is dropped from the rest
-    of the case with its error recorded.
+    competitor once, so drifting machine load hits all of them alike, and the
+    order rotates (A B C, B C A, C A B, ...) so that no competitor always runs
+    right after the same one. A competitor that fails or overruns is dropped
+    from the rest of the case with its error recorded.
     """
     live = dict(trials)
     for rep in range(preset.reps + 1):
-        for name in list(live):
+        names = list(live)
+        shift = rep % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
             label = "warm-up" if rep == 0 else f"rep {rep}/{preset.reps}"
             dog = Watchdog()
             try:
@@ -206,6 +209,9 @@ def alternate(case: Case, trials: dict[str, Callable[[Watchdog], dict[str, Any]]
             for side in ("mem_parent_kib", "mem_child_kib"):
                 if out.get(side) is not None:
                     case.memory.setdefault(name, {}).setdefault(side, []).append(int(out[side]))
+    # Report in the order the competitors were given, whatever order ran first.
+    case.values = {n: case.values[n] for n in trials if n in case.values}
+    case.memory = {n: case.memory[n] for n in trials if n in case.memory}
     return case
 
 
