@@ -141,8 +141,8 @@ def use_nested(arg: list[Any], *, box: dict[str, Any]) -> None:
 
 def test_handles_nested_in_args_and_kwargs_go_to_the_child(start_method: str) -> None:
     with gevent.Timeout(WAIT), gipc.pipe() as (r, w), gipc.pipe() as (back_r, back_w):
-        nested = {"args": ([r],), "kwargs": {"box": {"w": back_w}}}
-        p = gipc.start_process(use_nested, **nested, start_method=start_method)  # type: ignore[arg-type]
+        args, kwargs = ([r],), {"box": {"w": back_w}}
+        p = gipc.start_process(use_nested, args=args, kwargs=kwargs, start_method=start_method)
         assert r.closed and back_w.closed, "transferred handles are closed in the parent"
         w.put("nested")
         assert back_r.get() == "nested"
