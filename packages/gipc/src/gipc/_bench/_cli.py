@@ -44,7 +44,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cli(argv: list[str]) -> int:
-    """Run the harness with command-line arguments ``argv``; return an exit status."""
+    """Run the harness with command-line arguments ``argv``; return an exit status.
+
+    Progress goes to stderr as trials finish; the table of figures, ratios
+    and goals goes to stdout at the end.
+
+    :param argv: the arguments after ``bench`` (a leading ``--`` is skipped).
+    :returns: 0 once the run is reported; failed competitors show in the
+        report instead of failing the run.
+    :raises SystemExit: with status 2 for bad arguments, including ``--plot``
+        without matplotlib installed (checked before anything runs).
+    """
     parser = _parser()
     # ``python -m gipc bench -- --quick``: the separator gets options past the outer parser.
     args = parser.parse_args(argv[1:] if argv[:1] == ["--"] else argv)

@@ -22,7 +22,7 @@ import gipc
 Result = dict[str, Any]
 Watch = Callable[[int], None]
 
-_HWM_RESETTABLE = os.path.exists("/proc/self/clear_refs")
+_HWM_RESETTABLE = os.access("/proc/self/clear_refs", os.W_OK)
 
 
 def _status_kib(field: str) -> int:
@@ -45,6 +45,15 @@ def _trim_heap() -> None:
         pass
 
 
+def _max_rss_kib() -> int:
+    try:
+        import resource
+    except ImportError:  # Windows: no resource accounting to report
+        return 0
+    peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return peak // 1024 if sys.platform == "darwin" else peak  # bytes there, KiB elsewhere
+
+
 def mem_baseline() -> int:
     """Reset this process's peak memory mark; return the resident size in KiB.
 
@@ -54,25 +63,15 @@ def mem_baseline() -> int:
     """
     _trim_heap()
     if _HWM_RESETTABLE:
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            return _status_kib("VmRSS")
-        except OSError:
-            pass
-    import resource
-
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _status_kib("VmRSS")
+    return _max_rss_kib()
 
 
 def mem_peak_extra(baseline: int) -> int:
     """Return the peak resident size above ``baseline`` (KiB) since it was taken."""
-    if _HWM_RESETTABLE:
-        peak = _status_kib("VmHWM")
-    else:
-        import resource
-
-        peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    peak = _status_kib("VmHWM") if _HWM_RESETTABLE else _max_rss_kib()
     return max(0, peak - baseline)
 
 

@@ -7,7 +7,6 @@ sends its own peak extra memory as a last 8-byte message.
 
 from __future__ import annotations
 
-import fcntl
 import multiprocessing
 import os
 import pickle
@@ -29,10 +28,12 @@ def _ctx() -> Any:
 def max_pipe_size(fd: int) -> None:
     """Grow a pipe to the largest buffer Linux allows, as gipc and the C program do."""
     try:
+        import fcntl
+
         with open("/proc/sys/fs/pipe-max-size") as f:
             size = int(f.read())
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
-    except (OSError, ValueError, AttributeError):
+    except (ImportError, OSError, ValueError, AttributeError):
         pass
 
 
