@@ -56,6 +56,7 @@ START_METHODS = (os.environ.get("GIPC_TEST_START_METHOD"),) if os.environ.get("G
 _DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\.\s+(?:code-block|code|sourcecode)::\s*(?P<lang>\S*)\s*$")
 _HIGHLIGHT = re.compile(r"^\s*\.\.\s+highlight::\s*(?P<lang>\S+)\s*$")
 _OPTION = re.compile(r"^\s*:[\w-]+:")
+_BULLET = re.compile(r"^\s*(?:[-*+]|\d+\.|#\.)\s+")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,12 @@ class Sample:
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
+
+
+def _text_indent(line: str) -> int:
+    """Where the text of ``line`` starts: after a list bullet, if any."""
+    m = _BULLET.match(line)
+    return m.end() if m else _indent(line)
 
 
 def _block(lines: list[str], start: int, parent_indent: int) -> tuple[int, int, str]:
@@ -115,7 +122,7 @@ def extract(text: str, path: str = "<rst>") -> list[Sample]:
             continue
         stripped = line.rstrip()
         if stripped.endswith("::") and not stripped.lstrip().startswith(".."):
-            first, i, code = _block(lines, i + 1, _indent(line))
+            first, i, code = _block(lines, i + 1, _text_indent(line))
             if default_lang in PYTHON_LANGS and code:
                 samples.append(Sample(path, first + 1, code))
             continue
@@ -227,6 +234,12 @@ Runs::
 
       x = 1
 
+- A list item with a sample::
+
+    y = 2
+
+  and text after it in the same item.
+
 .. highlight:: text
 
 Not Python any more::
@@ -241,6 +254,7 @@ def test_extract_finds_python_blocks_only() -> None:
         (6, 'print("literal block")\n'),
         (11, "import sys\nsys.exit(0)\n"),
         (24, "x = 1\n"),
+        (28, "y = 2\n"),
     ]
 
 
