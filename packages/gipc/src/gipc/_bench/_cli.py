@@ -74,9 +74,11 @@ def cli(argv: list[str]) -> int:
     progress(f"  {info['cpu']}, {info['cores']} cores, Python {info['python']}, gevent {info['gevent']}")
     t0 = time.monotonic()
     uses_legacy = {"messages", "throughput", "duplex", "start"} & set(only)
-    legacy = _legacy.start(args.legacy_python, bool(uses_legacy) and not args.no_legacy)
+    legacy, why_not = _legacy.start(args.legacy_python, bool(uses_legacy) and not args.no_legacy)
     info["legacy"] = legacy.label if legacy else None
     skipped: dict[str, str] = {}
+    if legacy is None and uses_legacy and not args.no_legacy:
+        skipped[f"gipc {_legacy.VERSION}"] = why_not
     try:
         cases = _run_sections(only, preset, legacy, None if args.no_c else CPipe(), skipped)
     finally:

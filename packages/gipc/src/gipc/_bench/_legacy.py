@@ -50,7 +50,8 @@ def venv_python() -> Path:
         except (OSError, subprocess.SubprocessError) as exc:
             raise RuntimeError(f"{' '.join(step[:3])}: {exc}") from None
         if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            said = (done.stderr or done.stdout).strip().splitlines()
+            tail = [ln for ln in said if ln.startswith("ERROR")][-2:] or said[-3:]
             raise RuntimeError(f"{' '.join(step[:4])} failed: {' | '.join(tail)}")
     (venv / ".complete").touch()
     return python
@@ -107,14 +108,17 @@ class Legacy:
             self.proc.stdout.close()
 
 
-def start(python: str | None, wanted: bool) -> Legacy | None:
-    """Start the worker (building the venv unless ``python`` is given), or explain why not."""
+def start(python: str | None, wanted: bool) -> tuple[Legacy | None, str]:
+    """Start the worker (building the venv unless ``python`` is given).
+
+    :returns: the worker, or ``None`` and the reason there is none.
+    """
     if not wanted:
-        return None
+        return None, "not requested"
     try:
         if python:
-            return Legacy(python, isolate=False)
-        return Legacy(venv_python())
+            return Legacy(python, isolate=False), ""
+        return Legacy(venv_python()), ""
     except (OSError, RuntimeError, ValueError) as exc:
         progress(f"gipc {VERSION} is not measured in this run: {exc}")
-        return None
+        return None, str(exc)
