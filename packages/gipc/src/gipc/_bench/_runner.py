@@ -198,11 +198,11 @@ def alternate(case: Case, trials: dict[str, Callable[[Watchdog], dict[str, Any]]
                 case.errors[name] = f"{type(exc).__name__}: {exc}"
                 if dog.fired:
                     case.errors[name] = f"overran {preset.trial_limit:g} s, killed ({case.errors[name]})"
-                progress(f"  [{case.section}] {case.name:<18} {name:<26} FAILED {case.errors[name]}")
+                progress(f"  [{case.section}] {case.name:<22} {name:<26} FAILED {case.errors[name]}")
                 del live[name]
                 continue
             rate = out["count"] / out["seconds"] if out["seconds"] > 0 else float("inf")
-            progress(f"  [{case.section}] {case.name:<18} {label:<9} {name:<26} {human(rate, case.unit)}")
+            progress(f"  [{case.section}] {case.name:<22} {label:<9} {name:<26} {human(rate, case.unit)}")
             if rep == 0:
                 continue
             case.values.setdefault(name, []).append(rate)
