@@ -87,6 +87,11 @@ def test_smoke_run_writes_complete_json(
         curve = [c for c in by_section["cpu-bound"] if c["unit"] == "x"]
         assert len(curve) == info["cores"]
 
+    assert data["goals"], "the 1 B, duplex, start+join and memory goals apply to a smoke run"
+    for goal in data["goals"]:
+        assert _positive(goal["ratio"]) and isinstance(goal["met"], bool), goal
+    assert {"1 B child->parent", "1 B round trip"} <= {g["case"].split(": ", 1)[1] for g in data["goals"]}
+
     assert "medians and min-max" in printed.out and "goals" in printed.out
     assert "[messages]" in printed.err  # progress goes to stderr
 
