@@ -8,9 +8,9 @@ from typing import Any
 from . import _gipccases, _rawpipes
 from ._cbaseline import CPipe
 from ._legacy import Legacy
-from ._runner import Case, Preset, Watchdog, alternate, progress, stream_count
+from ._runner import Case, Preset, Trial, Watchdog, alternate, progress, stream_count
 
-Trials = dict[str, Callable[[Watchdog], dict[str, Any]]]
+Trials = dict[str, Trial]
 
 MP_BYTES = "mp.Pipe send_bytes"
 MP_PICKLE = "mp.Pipe send/recv"
@@ -19,7 +19,7 @@ RAW_PICKLE = "raw os.pipe+pickle"
 C_PIPE = "C pipe"
 
 
-def _legacy_trial(legacy: Legacy, command: dict[str, Any], scale: int = 1) -> Callable[[Watchdog], Any]:
+def _legacy_trial(legacy: Legacy, command: dict[str, Any], scale: int = 1) -> Trial:
     def trial(dog: Watchdog) -> dict[str, Any]:
         dog.watch(legacy.pid)
         out = legacy.run(command)
@@ -34,14 +34,14 @@ def _streams(size: int, count: int, scale: int, legacy: Legacy | None) -> Trials
     A trial's units are messages times ``scale``: 1 counts messages, ``size`` bytes.
     """
 
-    def gipc(raw: bool) -> Callable[[Watchdog], dict[str, Any]]:
+    def gipc(raw: bool) -> Trial:
         def trial(dog: Watchdog) -> dict[str, Any]:
             out = _gipccases.stream(raw, count, size, dog.watch)
             return {**out, "count": count * scale}
 
         return trial
 
-    def other(fn: Callable[..., dict[str, Any]], pickled: bool) -> Callable[[Watchdog], dict[str, Any]]:
+    def other(fn: Callable[..., dict[str, Any]], pickled: bool) -> Trial:
         def trial(dog: Watchdog) -> dict[str, Any]:
             out = fn(pickled, count, size, dog.watch)
             return {**out, "count": count * scale}
@@ -88,7 +88,7 @@ def throughput(preset: Preset, legacy: Legacy | None, cpipe: CPipe | None) -> li
     return cases
 
 
-def _c_trial(cpipe: CPipe, count: int, size: int, limit: float) -> Callable[[Watchdog], dict[str, Any]]:
+def _c_trial(cpipe: CPipe, count: int, size: int, limit: float) -> Trial:
     def trial(dog: Watchdog) -> dict[str, Any]:
         out = cpipe.stream(count, size, limit)
         return {**out, "count": count * size}

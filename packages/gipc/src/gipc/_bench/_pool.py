@@ -15,7 +15,7 @@ from typing import Any
 
 import gipc
 
-from ._runner import Case, Preset, Watchdog, alternate, progress
+from ._runner import Case, Preset, Trial, Watchdog, alternate, progress
 
 PPE = "ProcessPoolExecutor"
 GIPC_POOL = "gipc.ProcessPool"
@@ -59,7 +59,7 @@ def _run(kind: str, workers: int, fn: Callable[[int], int], args: list[int], dog
     return {"count": len(args), "seconds": seconds}
 
 
-def _trial(kind: str, workers: int, fn: Callable[[int], int], args: list[int]) -> Any:
+def _trial(kind: str, workers: int, fn: Callable[[int], int], args: list[int]) -> Trial:
     def trial(dog: Watchdog) -> dict[str, Any]:
         return _run(kind, workers, fn, args, dog)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from . import _gipccases
 from ._legacy import Legacy
-from ._runner import Case, Preset, Watchdog, alternate
+from ._runner import Case, Preset, Trial, Watchdog, alternate
 
 MP_PROCESS = "mp.Process"
 
@@ -60,21 +60,21 @@ def start_join(preset: Preset, legacy: Legacy | None) -> list[Case]:
     return cases
 
 
-def _gipc_trial(n: int, method: str) -> Any:
+def _gipc_trial(n: int, method: str) -> Trial:
     def trial(dog: Watchdog) -> dict[str, Any]:
         return _gipccases.start_join(n, method, dog.watch)
 
     return trial
 
 
-def _mp_trial(n: int, method: str) -> Any:
+def _mp_trial(n: int, method: str) -> Trial:
     def trial(dog: Watchdog) -> dict[str, Any]:
         return mp_start_join(n, method, dog.watch)
 
     return trial
 
 
-def _legacy_trial(legacy: Legacy, n: int) -> Any:
+def _legacy_trial(legacy: Legacy, n: int) -> Trial:
     def trial(dog: Watchdog) -> dict[str, Any]:
         dog.watch(legacy.pid)
         return legacy.run({"case": "start_join", "count": n, "method": None})

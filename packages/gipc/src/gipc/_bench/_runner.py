@@ -7,7 +7,6 @@ import os
 import signal
 import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -80,10 +79,6 @@ def stream_count(preset: Preset, size: int) -> int:
     return max(4, min(preset.small_count, preset.stream_bytes // size))
 
 
-Trial = Callable[[], dict[str, Any]]
-"""One timed run: returns at least ``count`` (units of work) and ``seconds``."""
-
-
 @dataclasses.dataclass
 class Case:
     """One measured quantity, every competitor's repetitions of it, and its references."""
@@ -150,6 +145,10 @@ def _ppid(pid: int) -> int:
         return -1
 
 
+Trial = Callable[[Watchdog], dict[str, Any]]
+"""One timed run, told about its children; returns ``count`` (units of work) and ``seconds``."""
+
+
 @contextmanager
 def bounded(limit: float) -> Iterator[Watchdog]:
     """Give a trial a :class:`Watchdog` that fires after ``limit`` seconds.
@@ -173,7 +172,7 @@ def bounded(limit: float) -> Iterator[Watchdog]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def alternate(case: Case, trials: dict[str, Callable[[Watchdog], dict[str, Any]]], preset: Preset) -> Case:
+def alternate(case: Case, trials: dict[str, Trial], preset: Preset) -> Case:
     """Measure every competitor of ``case``, interleaved repetition by repetition.
 
     One unrecorded warm-up round comes first; then each repetition runs every
@@ -213,13 +212,6 @@ def alternate(case: Case, trials: dict[str, Callable[[Watchdog], dict[str, Any]]
     case.values = {n: case.values[n] for n in trials if n in case.values}
     case.memory = {n: case.memory[n] for n in trials if n in case.memory}
     return case
-
-
-def timed(fn: Callable[[], Any], count: int) -> dict[str, Any]:
-    """Run ``fn`` once and return it as a trial of ``count`` units."""
-    t0 = time.perf_counter()
-    fn()
-    return {"count": count, "seconds": time.perf_counter() - t0}
 
 
 def human(value: float, unit: str, bare: bool = False) -> str:
