@@ -5,9 +5,11 @@ from gipc_transport import GIPCError as GIPCError
 from ._process import Process as Process
 from ._process import start_process as start_process
 from ._version import __version__ as __version__
+from ._watch import LOST_EXITCODE as LOST_EXITCODE
+from ._watch import StatusLostWarning as StatusLostWarning
 
-__all__ = ("GIPCError", "Process", "start_process", "__version__")
+__all__ = ("GIPCError", "LOST_EXITCODE", "Process", "StatusLostWarning", "start_process", "__version__")
 
-for _obj in (Process, start_process):
+for _obj in (Process, StatusLostWarning, start_process):
     _obj.__module__ = __name__
 del _obj

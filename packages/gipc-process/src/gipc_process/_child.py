@@ -1,64 +1,125 @@
-"""What runs first in a child process, before the user's target."""
+"""What runs first in a forked child, before multiprocessing's bootstrap and the target."""
 
 from __future__ import annotations
 
+import os
 import signal
-from typing import Any, Callable
+import sys
+from collections.abc import Iterable
+from typing import Any
 
 import gevent
+import gevent._hub_local as _hub_local
 import gevent.hub
+from gevent import monkey
 
-from gipc_transport import lowlevel
+from gipc_transport import Handle, lowlevel
+
+# The OS thread's identity, even when threading is monkey-patched.
+_thread_ident = monkey.get_original("_thread", "get_ident")
 
 # Every catchable signal but SIGPIPE, whose inherited disposition is kept.
 signals_to_reset: list[int] = sorted(
     {
         getattr(signal, name)
         for name in dir(signal)
-        if name.startswith("SIG") and not name.startswith("SIG_")
+        if name.startswith("SIG")
+        and not name.startswith("SIG_")
         and name not in ("SIGKILL", "SIGSTOP", "SIGPIPE")
+        and getattr(signal, name) < signal.NSIG
     }
 )
 
 
 def reset_signal_handlers() -> None:
-    """Restore default dispositions, except those the parent set to ``SIG_IGN``."""
+    """Restore default dispositions, except those the parent set to ``SIG_IGN``.
+
+    Handlers installed by the parent (Python's or the event loop's) belong to
+    objects the child abandons; a signal must not land in them.
+    """
     for signum in signals_to_reset:
-        if signum >= signal.NSIG:
-            continue
         try:
             if signal.getsignal(signum) is signal.SIG_IGN:
                 continue
             signal.signal(signum, signal.SIG_DFL)
         except (OSError, ValueError):
+            # Signals reserved by the C library (e.g. SIGRTMIN's neighbours).
             pass
 
 
-def abandon_inherited_hub() -> None:
-    """Drop the hub, loop and threadpool inherited through fork, start afresh."""
-    hub = gevent.get_hub()
-    gevent.reinit()
-    pool = hub._threadpool
-    hub._threadpool = None
-    if pool is not None:
-        del pool
-    gevent.hub.set_hub(None)
-    hub.loop.destroy()
-    gevent.get_hub()
+class InheritedHub:
+    """The hub of the thread that forks, and how the child gets rid of it.
+
+    The child runs in the thread that forked, so ``gevent.get_hub()`` there
+    never returns this hub: its greenlets, threadpool and watchers are
+    unreachable. What remains is freeing the inherited default event loop
+    and telling gevent that the forking thread is the main one now, so that
+    the child's new hub gets a fresh default loop (child and signal watchers
+    need it).
+
+    :meth:`install` runs in the forking thread before the fork, so that even a
+    hub created by an ``os.register_at_fork`` hook inside ``os.fork()`` is a
+    proper one: the first ``get_hub()`` in the child abandons the inherited
+    loop first.
+    """
+
+    def __init__(self, hub: Any) -> None:
+        self._hub = hub
+        self._hub_class = _hub_local.get_hub_class()
+        self._parent_pid = os.getpid()
+        self._abandoned = False
+
+    def _make_hub(self) -> Any:
+        if os.getpid() == self._parent_pid:
+            # A fork hook yielding in the parent's forking thread: the
+            # default loop belongs to another thread here.
+            return self._hub_class(default=False)
+        self.abandon()
+        return self._hub_class()
+
+    def install(self) -> None:
+        """Around ``os.fork()``: let hubs created meanwhile go through :meth:`abandon` in the child.
+
+        gevent creates a thread's first hub from a process-wide default hub
+        class; the calling thread is the only one running (the caller waits),
+        so the window in which the default differs is the fork itself.
+        """
+        _hub_local.set_default_hub_class(self._make_hub)
+
+    def uninstall(self) -> None:
+        """Restore gevent's default hub class."""
+        _hub_local.set_default_hub_class(self._hub_class)
+
+    def abandon(self) -> None:
+        """In the child: free the inherited loop, once; restore gevent's hub class."""
+        if self._abandoned:
+            return
+        self._abandoned = True
+        self.uninstall()
+        # gevent records the main thread once, at import; after a fork from
+        # another thread the forking thread is the process's main thread.
+        gevent.hub.MAIN_THREAD_IDENT = _thread_ident()  # type: ignore[attr-defined]
+        loop = getattr(self._hub, "loop", None)
+        if loop is not None:
+            try:
+                loop.destroy()
+            except Exception:  # noqa: BLE001 - a half-dead inherited loop is still abandoned
+                pass
 
 
-def child_main(target: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], forked: bool) -> None:
-    handles = lowlevel.find_handles(args, kwargs)
-    if forked:
-        reset_signal_handlers()
-        abandon_inherited_hub()
-        lowlevel.adopt_in_child(handles)
-    try:
-        target(*args, **kwargs)
-    finally:
-        for h in handles:
-            if not h.closed:
-                try:
-                    h.close()
-                except Exception:
-                    pass
+def after_fork(inherited: InheritedHub, keep: Iterable[Handle]) -> None:
+    """Prepare a freshly forked child for the target: loop, signals, handles."""
+    inherited.abandon()
+    reset_signal_handlers()
+    lowlevel.adopt_in_child(keep)
+
+
+def close_handles(handles: Iterable[Handle]) -> None:
+    """Close the handles the target was given, once it has returned."""
+    for h in handles:
+        if h.closed:
+            continue
+        try:
+            h.close()
+        except Exception as exc:  # noqa: BLE001 - the target's outcome matters more
+            sys.stderr.write(f"gipc: could not close {h!r} after the target returned: {exc!r}\n")

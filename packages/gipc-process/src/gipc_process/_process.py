@@ -6,122 +6,242 @@ import multiprocessing
 import multiprocessing.context
 import multiprocessing.process
 import os
-import sys
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-import gevent
-import gevent.event
-import gevent.hub
+from gipc_transport import GIPCError, Handle, lowlevel
 
-from gipc_transport import GIPCError, lowlevel
+from . import _child, _fork, _watch
 
-from ._child import child_main
+StartMethod = str | multiprocessing.context.BaseContext
 
-_ctx_of = multiprocessing.get_context
+
+def _resolve(start_method: StartMethod | None) -> multiprocessing.context.BaseContext | None:
+    if start_method is None:
+        return None
+    if isinstance(start_method, multiprocessing.context.BaseContext):
+        return start_method
+    if not isinstance(start_method, str):
+        raise TypeError(
+            "start_method must be a start method name or a multiprocessing context, "
+            f"not {type(start_method).__name__}"
+        )
+    try:
+        return multiprocessing.get_context(start_method)
+    except ValueError:
+        raise ValueError(
+            f"unknown start method {start_method!r}: use one of {multiprocessing.get_all_start_methods()}"
+        ) from None
 
 
 class Process(multiprocessing.process.BaseProcess):
-    """A child process compatible with :class:`multiprocessing.Process`.
+    """A child process with the API of :class:`multiprocessing.Process`, gevent-cooperative.
 
-    Created and started by :func:`start_process`. ``join()`` waits
-    cooperatively: other greenlets run meanwhile.
+    :meth:`join` blocks only the calling greenlet. The child's exit is noticed
+    by a greenlet that waits on the process's sentinel, and only this child's
+    exit status is ever collected, so other code's children (``subprocess``,
+    plain ``multiprocessing``) keep theirs. Children that are never joined are
+    reaped too. gipc handles anywhere in ``args`` and ``kwargs`` are handed to
+    the child when it starts and closed in the parent.
+
+    Under the ``fork`` start method the child is forked from a fresh OS thread
+    and starts with a new hub: no greenlet, loop or threadpool of the parent
+    ever runs in the child, not even from an ``os.register_at_fork`` hook.
+    Signal handlers are reset to the default there, except for signals the
+    parent ignores (``SIG_IGN``) and SIGPIPE; gipc handles the child was not
+    given are closed.
+
+    :param target: the callable the child runs, as ``target(*args, **kwargs)``.
+    :param name: the process name; multiprocessing picks one if ``None``.
+    :param args: a tuple of positional arguments for ``target``.
+    :param kwargs: a dict of keyword arguments for ``target``.
+    :param daemon: whether the child is killed when the parent exits
+        (see :attr:`multiprocessing.Process.daemon`); inherited if ``None``.
+    :param start_method: ``'fork'``, ``'spawn'``, ``'forkserver'``, a
+        :mod:`multiprocessing` context, or ``None`` for multiprocessing's
+        default at :meth:`start` time.
+    :raises TypeError: if ``args`` is not a tuple or ``kwargs`` not a dict.
+    :raises ValueError: if ``start_method`` names no start method of this platform.
+
+    .. versionadded:: 2.0
     """
 
+    # Read by multiprocessing's bootstrap in the child, which makes it the
+    # child's default start method, as a context's Process class does.
     _start_method: str | None = None
 
+    def __init__(
+        self,
+        group: None = None,
+        target: Callable[..., object] | None = None,
+        name: str | None = None,
+        args: tuple[Any, ...] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        daemon: bool | None = None,
+        start_method: StartMethod | None = None,
+    ) -> None:
+        if kwargs is None:
+            kwargs = {}
+        if not isinstance(args, tuple):
+            raise TypeError(f"args must be a tuple, not {type(args).__name__}")
+        if not isinstance(kwargs, dict):
+            raise TypeError(f"kwargs must be a dict, not {type(kwargs).__name__}")
+        ctx = _resolve(start_method)
+        super().__init__(group, target, name, args, kwargs, daemon=daemon)
+        self._gipc_ctx = ctx
+        if ctx is not None:
+            self._start_method = ctx.get_start_method()
+
+    def _gipc_handles(self) -> list[Handle]:
+        return lowlevel.find_handles(self._args, self._kwargs)  # type: ignore[attr-defined]
+
     @staticmethod
-    def _Popen(process_obj: Any) -> Any:
-        ctx = _ctx_of(process_obj._start_method)
-        return ctx.Process._Popen(process_obj)
+    def _Popen(process_obj: Process) -> Any:
+        ctx = process_obj._gipc_ctx or multiprocessing.get_context()
+        if ctx.get_start_method() == "fork":
+            return _fork.Popen(process_obj)
+        return ctx.Process._Popen(process_obj)  # type: ignore[attr-defined]
 
     def start(self) -> None:
-        if self._popen is not None:
-            sys.stderr.write(f"gipc warning: redundant call to {self!r}.start() ignored\n")
-            return
-        super().start()
-        self._exited = gevent.event.Event()
-        self._watcher = gevent.spawn(self._watch)
+        """Start the child; hand it the gipc handles in ``args`` and ``kwargs``.
 
-    def _watch(self) -> None:
-        hub = gevent.get_hub()
-        io = hub.loop.io(self._popen.sentinel, 1)
+        :raises GIPCError: if the process was started before (a process runs
+            once; create a new one), or was closed.
+        :raises GIPCLocked: if a handle to hand over is busy with I/O in
+            another greenlet; no child is created then.
+        :raises GIPCClosed: if a handle to hand over is closed.
+        """
+        if self._closed:  # type: ignore[attr-defined]
+            raise GIPCError(f"{self!r} is closed")
+        if self._popen is not None:
+            raise GIPCError(f"{self!r} was already started: a process can only be started once")
+        handles = self._gipc_handles()
+        lowlevel.check_transferable(handles)
+        super().start()
+        lowlevel.release_transferred(handles)
+        self._exited, self._watcher = _watch.start_watching(self._popen, self)
+
+    def run(self) -> None:
+        """Run the target in the child, then close the handles it was given."""
+        handles = self._gipc_handles()
         try:
-            hub.wait(io)
+            super().run()
         finally:
-            io.close()
-        self._popen.wait()
-        self._exited.set()
+            _child.close_handles(handles)
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait cooperatively until the child exits or ``timeout`` seconds pass."""
-        self._check_closed()
-        if self._parent_pid != os.getpid():
-            raise GIPCError(f"{self!r} can only be joined by its parent process {self._parent_pid}")
-        if self._popen is None:
-            raise GIPCError(f"{self!r} was never started")
+        """Wait until the child exits or ``timeout`` seconds pass; other greenlets run meanwhile.
+
+        :param timeout: seconds to wait at most; ``None`` waits as long as it takes.
+        :raises GIPCError: if the process was never started, or is not a
+            child of the calling process.
+        :raises ValueError: if the process was closed.
+        """
+        self._check_closed()  # type: ignore[attr-defined]
+        self._check_parent("join")
         if self._exited.wait(timeout):
-            multiprocessing.process._children.discard(self)
+            multiprocessing.process._children.discard(self)  # type: ignore[attr-defined]
+
+    def _check_parent(self, action: str) -> None:
+        if self._popen is None:
+            raise GIPCError(f"cannot {action} {self!r}: it was never started")
+        if self._parent_pid != os.getpid():  # type: ignore[attr-defined]
+            raise GIPCError(
+                f"cannot {action} {self!r} from process {os.getpid()}: "
+                f"only its parent {self._parent_pid} can"  # type: ignore[attr-defined]
+            )
+
+    def _poll(self) -> int | None:
+        if self._popen is None:
+            return None
+        if self._exited.is_set():
+            code: int | None = self._popen.returncode
+            return code
+        code = _watch.collect(self._popen)
+        if code is not None:
+            self._exited.set()
+        return code
 
     def is_alive(self) -> bool:
-        self._check_closed()
+        """Return whether the child is running (``False`` before start and after exit)."""
+        self._check_closed()  # type: ignore[attr-defined]
+        if self is multiprocessing.process.current_process():
+            return True
         if self._popen is None:
             return False
-        return not self._exited.is_set()
+        self._check_parent("test")
+        return self._poll() is None
 
     @property
     def exitcode(self) -> int | None:
-        if self._popen is None:
-            return None
-        return self._popen.returncode  # type: ignore[no-any-return]
+        """The exit code; ``None`` while running, ``-N`` if killed by signal ``N``.
+
+        If other code collected the child's exit status first (an
+        ``os.waitpid()`` on it), the code the child passed to ``os._exit`` is
+        reported if gipc saw it (``fork``), else 255; a
+        :class:`~gipc_process.StatusLostWarning` says so.
+        """
+        return self._poll()
 
     def close(self) -> None:
-        if self._popen is not None and not self._exited.is_set():
-            raise ValueError(f"cannot close {self!r}: it is still running; join() or terminate() it first")
+        """Release the resources of an exited child (its sentinel).
+
+        :raises ValueError: if the child is still running.
+        """
+        if self._popen is not None:
+            if self._poll() is None:
+                raise ValueError(f"cannot close {self!r}: it is still running; join() or terminate() it first")
+            self._popen.close()
+            self._popen = None
         super().close()
 
     def __repr__(self) -> str:
-        status = "initial"
-        if self._popen is not None:
-            code = self.exitcode
-            status = "started" if code is None else ("stopped" if code == 0 else f"stopped[{code}]")
-        return f"<gipc_process.Process name={self._name!r} pid={self.pid} {status}{' daemon' if self.daemon else ''}>"
+        if self._closed:  # type: ignore[attr-defined]
+            status = "closed"
+        elif self._popen is None:
+            status = "initial"
+        else:
+            code = self._popen.returncode
+            status = "started" if code is None else f"stopped exitcode={code}"
+        daemon = " daemon" if self.daemon else ""
+        pid = f" pid={self.pid}" if self._popen is not None else ""
+        return f"<gipc_process.Process name={self.name!r}{pid} {status}{daemon}>"
 
 
 def start_process(
-    target: Callable[..., Any],
+    target: Callable[..., object],
     args: tuple[Any, ...] = (),
-    kwargs: dict[str, Any] | None = None,
+    kwargs: Mapping[str, Any] | None = None,
     daemon: bool | None = None,
     name: str | None = None,
-    start_method: str | None = None,
+    start_method: StartMethod | None = None,
 ) -> Process:
-    """Start a child process that runs ``target(*args, **kwargs)``; return it started.
+    """Start a child process that runs ``target(*args, **kwargs)``; return it, started.
 
-    Handles found in ``args`` and ``kwargs`` are handed to the child and closed
-    here.
+    gipc handles anywhere in ``args`` and ``kwargs`` (also nested in lists,
+    tuples, dicts and sets) are handed to the child and closed here. See
+    :class:`Process` for what the child can rely on.
 
-    :param start_method: ``'fork'``, ``'spawn'``, ``'forkserver'`` or ``None``
-        for multiprocessing's current default.
+    :param target: the callable to run in the child (importable by name under
+        ``spawn`` and ``forkserver``).
+    :param args: a tuple of positional arguments for ``target``.
+    :param kwargs: a dict of keyword arguments for ``target``.
+    :param daemon: whether the child is killed when the parent exits; inherited if ``None``.
+    :param name: the process name.
+    :param start_method: ``'fork'``, ``'spawn'``, ``'forkserver'``, a
+        :mod:`multiprocessing` context, or ``None`` for multiprocessing's default.
+    :returns: the started :class:`Process`.
     :raises TypeError: if ``args`` is not a tuple or ``kwargs`` not a dict.
-    :raises GIPCLocked: if a handle to transfer is busy with I/O in another greenlet.
+    :raises ValueError: if ``start_method`` names no start method of this platform.
+    :raises GIPCLocked: if a handle to hand over is busy with I/O in another
+        greenlet; no child is created then.
+    :raises GIPCClosed: if a handle to hand over is closed.
+
+    .. versionchanged:: 2.0
+       Returns a :class:`Process`; ``start_method`` added.
     """
-    if kwargs is None:
-        kwargs = {}
-    if not isinstance(args, tuple):
-        raise TypeError(f"args must be a tuple, not {type(args).__name__}")
-    if not isinstance(kwargs, dict):
-        raise TypeError(f"kwargs must be a dict, not {type(kwargs).__name__}")
-    handles = lowlevel.find_handles(args, kwargs)
-    lowlevel.check_transferable(handles)
-    method = start_method or multiprocessing.get_start_method()
-    p = Process(
-        target=child_main,
-        name=name,
-        kwargs={"target": target, "args": args, "kwargs": kwargs, "forked": method == "fork"},
-    )
-    p._start_method = method
-    if daemon is not None:
-        p.daemon = daemon
+    p = Process(target=target, name=name, args=args, kwargs=kwargs, daemon=daemon, start_method=start_method)
     p.start()
-    lowlevel.release_transferred(handles)
     return p
+

@@ -1,0 +1,167 @@
+"""The ``fork`` start method, forking from a fresh OS thread.
+
+``os.register_at_fork(after_in_child=...)`` hooks run inside ``os.fork()``,
+before any of our code, in the thread that forked. A hook that yields to the
+hub (observability libraries do) would run the parent's greenlets in the child
+if that thread were the one running the parent's hub. Forking from a new,
+hub-less OS thread makes them unreachable: in the child only the forking
+thread exists, its thread-local hub is empty, and greenlets cannot be switched
+to from another thread.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import traceback
+import warnings
+from collections.abc import Callable
+from multiprocessing import popen_fork, util
+from typing import Any, NoReturn
+
+import gevent
+import gevent.hub
+from gevent import monkey
+
+from . import _child
+
+# The real primitives, also when gevent.monkey has patched them: the fork
+# must happen in a real OS thread, and gevent's fork would watch the child
+# with a SIGCHLD handler that reaps every child of the process.
+_start_new_thread = monkey.get_original("_thread", "start_new_thread")
+_os_fork = monkey.get_original("os", "fork")
+_os_close = monkey.get_original("os", "close")
+_allocate_lock = monkey.get_original("_thread", "allocate_lock")
+
+# The child writes its exit code to the sentinel pipe just before it exits,
+# so that the code survives foreign code reaping the child (see _watch.py).
+STATUS = struct.Struct("<i")
+
+
+def _get_hub_if_exists() -> Any:
+    return gevent.hub._get_hub()  # type: ignore[attr-defined]
+
+
+def _fork_quietly() -> int:
+    # Python 3.12+ warns about forking a multi-threaded process. When the only
+    # other thread is the caller's, waiting for us, the warning's premise (a
+    # thread holding a lock the child needs) does not apply; with more threads
+    # it does, and it is left alone.
+    if sys.version_info >= (3, 12) and sys.platform.startswith("linux"):
+        try:
+            alone = len(os.listdir("/proc/self/task")) <= 2
+        except OSError:
+            alone = False
+        if alone:
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message=r".*is multi-threaded, use of fork\(\)", category=DeprecationWarning
+                )
+                return _os_fork()
+    return _os_fork()
+
+
+def fork_from_fresh_thread(in_child: Callable[[], NoReturn], inherited: _child.InheritedHub) -> int:
+    """Fork from a new OS thread; run ``in_child`` there in the child; return the pid.
+
+    The calling thread waits for the fork, as it would in ``os.fork()``: its
+    hub must not be inside the event loop while the loop's memory is copied
+    (libev's default loop would be unusable in the child). If the wait is
+    interrupted (a signal handler raising), the fork still completes; the
+    child is then killed and reaped before the exception propagates.
+
+    :raises OSError: if the thread cannot be started or ``fork()`` fails.
+    """
+    outcome: list[Any] = []
+    done = _allocate_lock()
+    done.acquire()
+
+    def run() -> None:
+        inherited.install()
+        try:
+            pid = _fork_quietly()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            inherited.uninstall()
+            outcome.append(exc)
+        else:
+            if pid == 0:
+                in_child()
+            inherited.uninstall()
+            outcome.append(pid)
+        try:
+            # A before/after_in_parent hook may have created a hub here; this
+            # thread is about to end, so free its loop now rather than leak it.
+            stray = _get_hub_if_exists()
+            if stray is not None:
+                stray.destroy(destroy_loop=True)
+        finally:
+            done.release()
+
+    try:
+        _start_new_thread(run, ())
+    except RuntimeError as exc:
+        raise OSError(f"cannot start the thread that forks the child: {exc}") from exc
+    interrupted: BaseException | None = None
+    while True:
+        try:
+            done.acquire()
+            break
+        except BaseException as exc:  # noqa: BLE001 - re-raised once the fork is settled
+            interrupted = exc
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    if interrupted is not None:
+        _kill_and_reap(result)
+        raise interrupted
+    pid: int = result
+    return pid
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+        monkey.get_original("os", "waitpid")(pid, 0)
+    except OSError:
+        pass
+
+
+class Popen(popen_fork.Popen):  # type: ignore[misc]
+    """multiprocessing's fork launcher, forking from a fresh thread with a clean child."""
+
+    method = "fork"
+
+    def _launch(self, process_obj: Any) -> None:
+        parent_r, child_w = os.pipe()
+        child_r, parent_w = os.pipe()
+        inherited = _child.InheritedHub(gevent.get_hub())
+        keep = process_obj._gipc_handles()
+
+        def in_child() -> NoReturn:
+            code = 1
+            try:
+                _os_close(parent_r)
+                _os_close(parent_w)
+                _child.after_fork(inherited, keep)
+                code = process_obj._bootstrap(parent_sentinel=child_r)
+            except BaseException:  # noqa: BLE001 - reported, then the child exits
+                traceback.print_exc()
+                sys.stderr.flush()
+            finally:
+                try:
+                    os.write(child_w, STATUS.pack(code))
+                except OSError:
+                    pass
+                os._exit(code)
+
+        try:
+            self.pid = fork_from_fresh_thread(in_child, inherited)
+        except BaseException:
+            for fd in (parent_r, child_w, child_r, parent_w):
+                _os_close(fd)
+            raise
+        _os_close(child_w)
+        _os_close(child_r)
+        self.finalizer = util.Finalize(self, util.close_fds, (parent_r, parent_w))
+        self.sentinel = parent_r
