@@ -5,9 +5,9 @@ Besides settings, this file generates two kinds of pages into ``_generated/``
 
 - the changelog draft: the not-yet-released fragments in ``changelog.d/``,
   rendered by ``towncrier build --draft``;
-- the tables of names :mod:`gipc` and :mod:`gipc.gipc` re-export from the
-  layers below, computed from their ``__all__``, so the API reference lists
-  each object once, where it is defined.
+- the API reference's automodule directives and the tables of names each
+  module re-exports from another, computed from their ``__all__``, so the
+  reference lists each object once, where it is defined.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ autodoc_default_options = {
     "members": True,
     # A public name without a docstring is still listed, rather than vanishing.
     "undoc-members": True,
-    "show-inheritance": True,
 }
 # Public objects set __module__ to their public path; show that path.
 add_module_names = True
@@ -98,11 +97,13 @@ def _changelog_draft() -> str:
     return "\n\n\n".join(kept) + "\n"
 
 
-# The modules the API reference documents. Each object is documented under the
-# one whose name is its ``__module__``; the others list it as a re-export.
-# lowlevel is the exception: it documents its whole ``__all__``, imported or not.
+# The modules the API reference documents, each with automodule :members:,
+# which follows the module's __all__. A name that a module takes from another
+# of these is excluded there and listed in a table instead, so that every
+# object is documented once, under the module that defines it.
 PUBLIC_MODULES = ("gipc_transport", "gipc_transport.lowlevel", "gipc_process", "gipc", "gipc.gipc")
-BY_MODULE_ATTR = ("gipc_transport", "gipc_process", "gipc", "gipc.gipc")
+# Modules of aliases kept for old code: their data (a list, ...) is listed, not documented.
+LEGACY_MODULES = ("gipc.gipc",)
 
 
 def _origin(obj: object) -> str | None:
@@ -111,24 +112,87 @@ def _origin(obj: object) -> str | None:
     return None
 
 
-def _reexport_table(module_name: str) -> str:
-    """A table of the names ``module_name`` takes from other modules, with what they are."""
+def _borrowed(module_name: str) -> list[tuple[str, object, str | None]]:
+    """The names in ``module_name.__all__`` documented elsewhere: (name, object, origin)."""
     module = importlib.import_module(module_name)
-    rows = []
-    for name in module.__all__:
+    found: list[tuple[str, object, str | None]] = []
+    for name in getattr(module, "__all__", ()):
         if name.startswith("__"):
             continue
         obj = getattr(module, name)
         origin = _origin(obj)
-        if origin == module_name:
+        if origin is None and module_name in LEGACY_MODULES:
+            found.append((name, obj, None))
+        elif origin is not None and origin != module_name and origin in PUBLIC_MODULES:
+            found.append((name, obj, origin))
+    return found
+
+
+def _attr_doc(module_name: str, name: str) -> list[str] | None:
+    """The ``#:`` comment documenting ``name`` in the source of ``module_name``, if any."""
+    from sphinx.errors import PycodeError
+    from sphinx.pycode import ModuleAnalyzer
+
+    try:
+        docs = ModuleAnalyzer.for_module(module_name).find_attr_docs()
+    except PycodeError:
+        return None
+    doc = docs.get(("", name))
+    return list(doc) if doc is not None else None
+
+
+def _imported_data(module_name: str) -> list[tuple[str, object, list[str]]]:
+    """Data in ``__all__`` defined in a private submodule: (name, value, doc lines).
+
+    autodoc finds the ``#:`` comment of a constant only in the module that
+    assigns it, so for one that ``__init__`` imports it would list the bare
+    value: take the comment from the submodule that defines it.
+    """
+    module = importlib.import_module(module_name)
+    if module_name in LEGACY_MODULES:
+        return []
+    found: list[tuple[str, object, list[str]]] = []
+    for name in getattr(module, "__all__", ()):
+        obj = getattr(module, name)
+        if name.startswith("__") or inspect.isclass(obj) or callable(obj) or inspect.ismodule(obj):
             continue
+        if _attr_doc(module_name, name) is not None:
+            continue  # documented where it is, automodule shows it
+        for sub_name, sub in sorted(sys.modules.items()):
+            if sub_name.startswith(module_name + "._") and getattr(sub, name, None) is obj:
+                doc = _attr_doc(sub_name, name)
+                if doc is not None:
+                    found.append((name, obj, doc))
+                    break
+    return found
+
+
+def _automodule(module_name: str) -> str:
+    """The automodule directive for ``module_name``, without what it borrows."""
+    lines = [f".. automodule:: {module_name}", "   :members:", "   :show-inheritance:"]
+    if module_name in LEGACY_MODULES:
+        lines.append("   :private-members:")
+    data = _imported_data(module_name)
+    excluded = [name for name, _, _ in _borrowed(module_name)] + [name for name, _, _ in data]
+    if excluded:
+        lines.append("   :exclude-members: " + ", ".join(excluded))
+    for name, value, doc in data:
+        lines += ["", f".. py:data:: {name}", f"   :module: {module_name}", f"   :value: {value!r}", ""]
+        lines += [f"   {line}" if line else "" for line in doc]
+    return "\n".join(lines) + "\n"
+
+
+def _reexport_table(module_name: str) -> str:
+    """A table of the names ``module_name`` takes from other modules, with what they are."""
+    rows = []
+    for name, obj, origin in _borrowed(module_name):
         if origin is None:
             what = f"a ``{type(obj).__name__}``"
         else:
             role = "class" if inspect.isclass(obj) else "func"
             if inspect.isclass(obj) and issubclass(obj, BaseException):
                 role = "exc"
-            what = f":{role}:`{origin}.{obj.__qualname__}`"
+            what = f":{role}:`{origin}.{obj.__qualname__}`"  # type: ignore[attr-defined]
         rows.append(f"   * - ``{module_name}.{name}``\n     - {what}")
     if not rows:
         return f"``{module_name}`` re-exports nothing.\n"
@@ -140,12 +204,9 @@ def _reexports() -> dict[str, str]:
     """``{"gipc.pipe": "gipc_transport.pipe", ...}`` for every re-exported class and function."""
     found = {}
     for module_name in PUBLIC_MODULES:
-        module = importlib.import_module(module_name)
-        for name in getattr(module, "__all__", ()):
-            obj = getattr(module, name, None)
-            origin = _origin(obj)
-            if origin is not None and origin != module_name:
-                found[f"{module_name}.{name}"] = f"{origin}.{obj.__qualname__}"  # type: ignore[union-attr]
+        for name, obj, origin in _borrowed(module_name):
+            if origin is not None:
+                found[f"{module_name}.{name}"] = f"{origin}.{obj.__qualname__}"  # type: ignore[attr-defined]
     return found
 
 
@@ -160,40 +221,13 @@ def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], origin, node, contnode)
 
 
-def _misplaced_names() -> list[str]:
-    """Public names whose ``__module__`` is a private module: they would be missing.
-
-    The reference documents each module's own objects (``:ignore-module-all:``),
-    which relies on every public object carrying its public ``__module__``.
-    """
-    problems = []
-    for module_name in BY_MODULE_ATTR:
-        module = importlib.import_module(module_name)
-        for name in getattr(module, "__all__", ()):
-            origin = _origin(getattr(module, name, None))
-            if origin is not None and origin not in PUBLIC_MODULES:
-                problems.append(
-                    f"{module_name}.{name} has __module__ {origin!r}: set it to the public module "
-                    "that exports it, or it is missing from the API reference"
-                )
-    return problems
-
-
-def _report_misplaced(app: object) -> None:
-    from sphinx.util import logging
-
-    log = logging.getLogger("gipc-docs")
-    for problem in _misplaced_names():
-        log.warning(problem)
-
-
 def setup(app: Any) -> dict[str, Any]:
-    app.connect("builder-inited", _report_misplaced)
     app.connect("missing-reference", _resolve_reexport)
     return {"parallel_read_safe": True}
 
 
 REEXPORTS = _reexports()
 _write_if_changed(GENERATED / "changelog-draft.rst", _changelog_draft())
-_write_if_changed(GENERATED / "reexports-gipc.rst", _reexport_table("gipc"))
-_write_if_changed(GENERATED / "reexports-gipc-gipc.rst", _reexport_table("gipc.gipc"))
+for _name in PUBLIC_MODULES:
+    _write_if_changed(GENERATED / f"api-{_name}.rst", _automodule(_name))
+    _write_if_changed(GENERATED / f"reexports-{_name}.rst", _reexport_table(_name))
