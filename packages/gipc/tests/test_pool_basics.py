@@ -10,9 +10,8 @@ from typing import Any
 
 import gevent
 import gevent.event
-import pytest
-
 import gipc
+import pytest
 
 _initialized: Any = None
 

@@ -11,9 +11,8 @@ import time
 from typing import Any
 
 import gevent
-import pytest
-
 import gipc
+import pytest
 
 
 def square(x: int) -> int:
@@ -143,3 +142,30 @@ def test_interrupted_shutdown_kills_the_workers() -> None:
     with gevent.Timeout(60):
         pool.shutdown(wait=True)
     assert all(isinstance(f.exception(timeout=0), gipc.WorkerDied) for f in futs)
+
+
+def test_leaving_the_context_by_a_timeout_kills_the_workers() -> None:
+    with pytest.raises(gevent.Timeout):
+        with gevent.Timeout(0.5):
+            with gipc.ProcessPool(2) as pool:
+                futs = [pool.submit(sleep_then, 3600, i) for i in range(4)]
+                futs[0].result()
+    assert not pool._workers
+    assert all(f.done() for f in futs)
+
+
+def test_a_dead_workers_undelivered_tasks_run_elsewhere() -> None:
+    with gipc.ProcessPool(2) as pool:
+        pids = {pool.submit(pid).result(timeout=60) for _ in range(10)}
+        for p in pids:
+            os.kill(p, signal.SIGKILL)
+        # Submitted before the pool has noticed the deaths.
+        futs = [pool.submit(square, i) for i in range(20)]
+        results = []
+        for f in futs:
+            try:
+                results.append(f.result(timeout=60))
+            except gipc.WorkerDied:
+                results.append(None)
+        assert [r for r in results if r is not None] == [i * i for i in range(20) if results[i] is not None]
+        assert pool.submit(square, 3).result(timeout=60) == 9

@@ -18,9 +18,8 @@ from typing import Any
 
 import gevent
 import gevent.event
-import pytest
-
 import gipc
+import pytest
 
 
 def slow(value: Any) -> Any:

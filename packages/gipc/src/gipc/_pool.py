@@ -113,6 +113,7 @@ class ProcessPool(Executor):
         self._names = itertools.count(1)
         self._shutdown = False
         self._broken: PoolBroken | None = None
+        self._killed = False
         self._ewma: float | None = None
         self._all_exited = gevent.event.Event()
         self._all_exited.set()
@@ -223,6 +224,10 @@ class ProcessPool(Executor):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if exc_type is not None and not issubclass(exc_type, Exception):
+            # Left by KeyboardInterrupt, SystemExit, a gevent.Timeout or a
+            # killed greenlet: nobody is going to wait for the results.
+            self._kill_all()
         self.shutdown(wait=True)
 
     def __repr__(self) -> str:
@@ -314,6 +319,14 @@ class ProcessPool(Executor):
             item.future.set_exception(value)
         self._kick()
 
+    def _undelivered(self, worker: Worker, count: int) -> None:
+        """The last ``count`` calls given to ``worker`` never reached it: queue them again."""
+        worker.stopping = True
+        back = [worker.inflight.pop() for _ in range(min(count, len(worker.inflight)))]
+        self._pending.extendleft(back)
+        worker.new_head()
+        self._kick()
+
     def _stop_idle(self) -> None:
         if self._shutdown and not self._pending:
             for w in self._workers:
@@ -333,15 +346,19 @@ class ProcessPool(Executor):
             head, rest = held[0], held[1:]
             if self._broken is not None:
                 _fail(head.future, self._broken)
+            elif self._killed:
+                for item in held:
+                    _fail(item.future, WorkerDied("the pool's workers were killed", exitcode))
+                rest = []
             elif head is worker.timed_out:
                 _fail(head.future, TaskTimeout(f"the task ran longer than {self._task_timeout} seconds"))
             else:
-                _fail(head.future, WorkerDied(f"the worker running the task died (exit code {exitcode})",
-                                              exitcode))
+                message = f"the worker running the task died (exit code {exitcode})"
+                _fail(head.future, WorkerDied(message, exitcode))
             self._pending.extendleft(reversed(rest))
         if self._broken is not None:
             self._fail_pending(self._broken)
-        elif not self._shutdown or self._pending:
+        elif not self._killed and (not self._shutdown or self._pending):
             try:
                 self._spawn_workers()
             except PoolBroken:
@@ -369,6 +386,7 @@ class ProcessPool(Executor):
 
     def _kill_all(self) -> None:
         self._shutdown = True
+        self._killed = True
         while self._pending:
             item = self._pending.popleft()
             if not item.future.cancel():

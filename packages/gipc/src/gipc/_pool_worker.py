@@ -105,7 +105,12 @@ class Worker:
                     return
                 payloads = self.pool._take(self)
                 if payloads:
-                    self.conn.put(pack_batch(payloads))
+                    try:
+                        self.conn.put(pack_batch(payloads))
+                    except (GIPCError, OSError):
+                        # Nobody reads the pipe any more: the worker never got these.
+                        self.pool._undelivered(self, len(payloads))
+                        raise
                 if self.stopping:
                     self.conn.put(b"")
                     return
