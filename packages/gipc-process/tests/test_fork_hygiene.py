@@ -1,0 +1,193 @@
+"""What a forked child starts with: no parent greenlets, default signals, only its handles."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import gevent
+import pytest
+
+import gipc_process
+import gipc_transport
+from gipc_transport import lowlevel
+
+# Registers an at-fork hook that yields to the hub *before* gipc is imported,
+# as observability libraries do, then runs greenlets of several kinds in the
+# parent and records in a log which process ran which greenlet.
+HOOK_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    import gevent, gevent.socket
+
+    log_r, log_w = os.pipe()
+
+    def record(what):
+        os.write(log_w, f"{what} {os.getpid()}\\n".encode())
+
+    def hook():
+        gevent.sleep(0)
+        gevent.sleep(0.02)
+        record("hook")
+
+    os.register_at_fork(after_in_child=hook)
+
+    import gipc_process, gipc_transport
+
+    wake_r, wake_w = os.pipe()
+
+    def ticker():
+        while True:
+            record("ticker")
+            gevent.sleep(0.001)
+
+    def io_waiter():
+        gevent.socket.wait_read(wake_r)
+        record("io_waiter")
+
+    def later():
+        record("callback")
+
+    def child(w):
+        # Give any inherited greenlet every chance to run here.
+        os.write(wake_w, b"x")
+        for _ in range(5):
+            gevent.sleep(0.01)
+        record("target")
+        w.put(os.getpid())
+
+    def start_and_join():
+        with gipc_transport.pipe() as (r, w):
+            p = gipc_process.start_process(child, args=(w,), start_method="fork")
+            pid = r.get(timeout=60)
+            p.join(timeout=60)
+        return pid, p.exitcode
+
+    if __name__ == "__main__":
+        greenlets = [gevent.spawn(ticker), gevent.spawn(io_waiter)]
+        gevent.get_hub().loop.run_callback(later)
+        gevent.spawn_later(0.03, later)
+        gevent.sleep(0.01)
+        results = [start_and_join(), gevent.spawn(start_and_join).get(timeout=60)]
+        gevent.sleep(0.05)
+        gevent.killall(greenlets, timeout=10)
+        os.close(log_w)
+        data = b""
+        while chunk := os.read(log_r, 65536):
+            data += chunk
+        ran = sorted({tuple(line.split()) for line in data.decode().splitlines()})
+        print(json.dumps({"parent": os.getpid(), "results": results, "ran": ran}))
+    """
+)
+
+
+def test_inherited_greenlets_never_run_in_the_child_even_if_a_fork_hook_yields(tmp_path: Path) -> None:
+    script = tmp_path / "hook_isolation.py"
+    script.write_text(HOOK_SCRIPT)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    parent = str(report["parent"])
+    children = {str(pid) for pid, _ in report["results"]}
+    assert [code for _, code in report["results"]] == [0, 0]
+    ran: dict[str, set[str]] = {}
+    for what, pid in report["ran"]:
+        ran.setdefault(what, set()).add(pid)
+    assert ran["hook"] == children, "the hook ran, and yielded, in each child"
+    assert ran["target"] == children
+    for what in ("ticker", "io_waiter", "callback"):
+        assert ran[what] == {parent}, f"the parent's {what} greenlet ran in a child: {ran}"
+
+
+def _report_signals(w: gipc_transport.Writer) -> None:
+    w.put({int(s): signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE, signal.SIGTERM)})
+
+
+def _python_handler(signum: int, frame: object) -> None:
+    pass
+
+
+def test_signal_handlers_are_reset_except_ignored_ones_and_sigpipe() -> None:
+    saved = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGUSR1, _python_handler)
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _python_handler)
+        # SIGPIPE keeps whatever the parent has, even a handler.
+        signal.signal(signal.SIGPIPE, _python_handler)
+        with gipc_transport.pipe() as (r, w):
+            p = gipc_process.start_process(_report_signals, args=(w,), start_method="fork")
+            seen = r.get(timeout=60)
+            p.join(timeout=60)
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    assert seen[signal.SIGUSR1] == signal.SIG_DFL
+    assert seen[signal.SIGTERM] == signal.SIG_DFL
+    assert seen[signal.SIGUSR2] == signal.SIG_IGN
+    assert seen[signal.SIGPIPE] is _python_handler
+    assert p.exitcode == 0
+
+
+def _report_live_handles(w: gipc_transport.Writer) -> None:
+    w.put([repr(h) for h in lowlevel.live_handles()])
+
+
+def test_inherited_handles_the_child_was_not_given_are_closed() -> None:
+    with gipc_transport.pipe() as (other_r, other_w), gipc_transport.pipe() as (r, w):
+        given = repr(w)
+        p = gipc_process.start_process(_report_live_handles, args=(w,), start_method="fork")
+        assert r.get(timeout=60) == [given], "only the handle it was given is live in the child"
+        p.join(timeout=60)
+        # If the child had kept its inherited copy of other_w open past its
+        # exit, this would not be the end of the pipe; the kernel knows.
+        other_w.close()
+        with pytest.raises(EOFError):
+            other_r.get(timeout=60)
+
+
+def _use_nested(items: list[object], mapping: dict[str, object]) -> None:
+    (w1, (w2,)) = items  # type: ignore[misc]
+    w3 = mapping["inner"]["w"]  # type: ignore[index]
+    for i, w in enumerate((w1, w2, w3)):
+        w.put(i)  # type: ignore[attr-defined]
+
+
+def test_nested_handles_are_transferred_and_closed_in_the_parent(start_method: str) -> None:
+    pairs = [gipc_transport.pipe() for _ in range(3)]
+    (r1, w1), (r2, w2), (r3, w3) = pairs
+    p = gipc_process.start_process(
+        _use_nested, args=([w1, (w2,)],), kwargs={"mapping": {"inner": {"w": w3}}}, start_method=start_method
+    )
+    assert w1.closed and w2.closed and w3.closed
+    assert [r.get(timeout=60) for r in (r1, r2, r3)] == [0, 1, 2]
+    p.join(timeout=60)
+    assert p.exitcode == 0
+    for r in (r1, r2, r3):
+        r.close()
+
+
+def _children() -> set[int]:
+    found: set[int] = set()
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/children") as f:
+            found.update(int(pid) for pid in f.read().split())
+    return found
+
+
+def test_handle_busy_in_another_greenlet_is_refused_before_any_child_exists(start_method: str) -> None:
+    with gipc_transport.pipe() as (r, w):
+        reader = gevent.spawn(r.get)
+        gevent.sleep(0.01)
+        before = _children()
+        with pytest.raises(gipc_transport.GIPCLocked):
+            gipc_process.start_process(_report_live_handles, args=([{"k": (r,)}],), start_method=start_method)
+        assert _children() == before, "no child was created"
+        assert not r.closed, "a refused handle stays with the parent"
+        w.put("done")
+        assert reader.get(timeout=60) == "done"

@@ -1,0 +1,155 @@
+"""The process object behaves like multiprocessing.Process, cooperatively."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+
+import gevent
+import pytest
+
+import gipc_process
+import gipc_transport
+
+
+def _wait_for_word(r: gipc_transport.Reader) -> None:
+    r.get(timeout=60)
+
+
+def _exit_with(code: int) -> None:
+    os._exit(code)
+
+
+def _raise() -> None:
+    raise RuntimeError("the target failed on purpose")
+
+
+def _report_start_method(w: gipc_transport.Writer) -> None:
+    w.put(multiprocessing.get_start_method())
+
+
+def test_attributes_of_a_running_and_an_exited_child(start_method: str) -> None:
+    with gipc_transport.pipe() as (r, w):
+        p = gipc_process.start_process(_wait_for_word, args=(r,), name="worker", start_method=start_method)
+        assert isinstance(p, multiprocessing.process.BaseProcess)
+        assert p.name == "worker"
+        assert p.daemon is False
+        assert isinstance(p.pid, int) and p.pid > 0
+        assert isinstance(p.sentinel, int)
+        assert p.is_alive()
+        assert p.exitcode is None
+        assert repr(p) == f"<gipc_process.Process name='worker' pid={p.pid} started>"
+        assert p in multiprocessing.active_children()
+        p.join(timeout=0.05)
+        assert p.is_alive(), "join() with a timeout returns while the child runs"
+        w.put("go")
+        p.join(timeout=60)
+    assert not p.is_alive()
+    assert p.exitcode == 0
+    assert repr(p) == f"<gipc_process.Process name='worker' pid={p.pid} stopped exitcode=0>"
+    assert p not in multiprocessing.active_children()
+    p.close()
+    assert repr(p) == "<gipc_process.Process name='worker' closed>"
+    with pytest.raises(ValueError):
+        p.is_alive()
+
+
+def test_daemon_flag_is_passed_on() -> None:
+    p = gipc_process.start_process(_exit_with, args=(0,), daemon=True)
+    assert p.daemon is True
+    assert repr(p).endswith(" daemon>")
+    p.join(timeout=60)
+    assert p.exitcode == 0
+
+
+@pytest.mark.parametrize("how, signum", [("terminate", signal.SIGTERM), ("kill", signal.SIGKILL)])
+def test_killed_child_has_negative_exitcode(start_method: str, how: str, signum: int) -> None:
+    with gipc_transport.pipe() as (r, w):
+        p = gipc_process.start_process(_wait_for_word, args=(r,), start_method=start_method)
+        getattr(p, how)()
+        p.join(timeout=60)
+    assert p.exitcode == -signum
+    assert f"exitcode={-signum}" in repr(p)
+
+
+def test_exception_in_target_gives_exitcode_1(start_method: str) -> None:
+    p = gipc_process.start_process(_raise, start_method=start_method)
+    p.join(timeout=60)
+    assert p.exitcode == 1
+
+
+def test_second_start_is_refused_without_a_second_child() -> None:
+    p = gipc_process.start_process(_exit_with, args=(0,))
+    pid = p.pid
+    with pytest.raises(gipc_process.GIPCError, match="only be started once"):
+        p.start()
+    assert p.pid == pid
+    p.join(timeout=60)
+    assert p.exitcode == 0
+
+
+def test_process_object_can_be_created_then_started() -> None:
+    p = gipc_process.Process(target=_exit_with, args=(4,), start_method="fork")
+    assert repr(p) == f"<gipc_process.Process name={p.name!r} initial>"
+    assert not p.is_alive()
+    assert p.exitcode is None
+    with pytest.raises(gipc_process.GIPCError, match="never started"):
+        p.join()
+    p.start()
+    p.join(timeout=60)
+    assert p.exitcode == 4
+
+
+def test_close_refuses_a_running_child() -> None:
+    with gipc_transport.pipe() as (r, w):
+        p = gipc_process.start_process(_wait_for_word, args=(r,))
+        with pytest.raises(ValueError, match="still running"):
+            p.close()
+        w.put("go")
+        p.join(timeout=60)
+    p.close()
+
+
+@pytest.mark.parametrize("method", multiprocessing.get_all_start_methods())
+def test_start_method_by_name_or_context(method: str) -> None:
+    for choice in (method, multiprocessing.get_context(method)):
+        with gipc_transport.pipe() as (r, w):
+            p = gipc_process.start_process(_report_start_method, args=(w,), start_method=choice)
+            # The chosen method becomes the child's default, as with a context's Process.
+            assert r.get(timeout=60) == method
+            p.join(timeout=60)
+        assert p.exitcode == 0
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(TypeError, match="args must be a tuple"):
+        gipc_process.start_process(_exit_with, args=[0])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="kwargs must be a dict"):
+        gipc_process.start_process(_exit_with, kwargs=[("code", 0)])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown start method 'vfork'"):
+        gipc_process.start_process(_exit_with, args=(0,), start_method="vfork")
+    with pytest.raises(TypeError, match="start_method"):
+        gipc_process.start_process(_exit_with, args=(0,), start_method=3)  # type: ignore[arg-type]
+
+
+def test_join_from_several_greenlets_at_once(start_method: str) -> None:
+    with gipc_transport.pipe() as (r, w):
+        p = gipc_process.start_process(_wait_for_word, args=(r,), start_method=start_method)
+        joiners = [gevent.spawn(p.join, 60) for _ in range(3)]
+        gevent.sleep(0.05)
+        assert not any(g.ready() for g in joiners)
+        w.put("go")
+        gevent.joinall(joiners, timeout=60, raise_error=True)
+    assert all(g.successful() for g in joiners)
+    assert p.exitcode == 0
+
+
+def test_start_and_join_from_another_greenlet(start_method: str) -> None:
+    def run() -> int | None:
+        p = gipc_process.start_process(_exit_with, args=(9,), start_method=start_method)
+        p.join(timeout=60)
+        return p.exitcode
+
+    g = gevent.spawn(run)
+    assert g.get(timeout=60) == 9

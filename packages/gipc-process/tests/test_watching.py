@@ -1,0 +1,150 @@
+"""Child exit is noticed for every start method, and nobody else's child is reaped."""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+import weakref
+
+import gevent
+import pytest
+
+import gipc_process
+import gipc_transport
+
+
+def _wait_for_word(r: gipc_transport.Reader) -> None:
+    r.get(timeout=60)
+
+
+def _exit_on_word(r: gipc_transport.Reader, code: int) -> None:
+    r.get(timeout=60)
+    sys.exit(code)
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _fork_lingering_grandchild(release: gipc_transport.Reader, report: gipc_transport.Writer) -> None:
+    # A plain fork: the grandchild inherits every descriptor of the child,
+    # among them the child's end of the sentinel pipe, and keeps it open.
+    fd = release.fileno()
+    pid = os.fork()
+    if pid == 0:
+        os.read(fd, 1)
+        os._exit(0)
+    report.put(pid)
+
+
+def _children() -> set[int]:
+    found: set[int] = set()
+    for tid in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{tid}/children") as f:
+            found.update(int(pid) for pid in f.read().split())
+    return found
+
+
+def _run_exit_3() -> int:
+    return subprocess.run([sys.executable, "-c", "raise SystemExit(3)"], timeout=60).returncode
+
+
+def test_subprocess_keeps_its_exit_status(start_method: str) -> None:
+    for _ in range(3):
+        p = gipc_process.start_process(os._exit, args=(0,), start_method=start_method)
+        p.join(timeout=60)
+    assert _run_exit_3() == 3
+    with gipc_transport.pipe() as (r, w):
+        p = gipc_process.start_process(_wait_for_word, args=(r,), start_method=start_method)
+        # While the gipc child runs and is being watched.
+        assert _run_exit_3() == 3
+        proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(5)"])
+        assert proc.wait(timeout=60) == 5
+        w.put("go")
+        p.join(timeout=60)
+    assert p.exitcode == 0
+
+
+def test_plain_multiprocessing_process_keeps_its_exit_status(start_method: str) -> None:
+    ctx = multiprocessing.get_context(start_method)
+    with gipc_transport.pipe() as (r, w):
+        p = gipc_process.start_process(_wait_for_word, args=(r,), start_method=start_method)
+        mp = ctx.Process(target=os._exit, args=(6,))
+        mp.start()
+        mp.join(timeout=60)
+        assert mp.exitcode == 6
+        w.put("go")
+        p.join(timeout=60)
+    assert p.exitcode == 0
+    mp.close()
+
+
+def test_multiprocessing_pool_works_alongside() -> None:
+    with gipc_transport.pipe() as (r, w):
+        p = gipc_process.start_process(_wait_for_word, args=(r,))
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            assert pool.map(_square, range(10), chunksize=2) == [x * x for x in range(10)]
+            pool.close()
+            pool.join()
+        w.put("go")
+        p.join(timeout=60)
+    assert p.exitcode == 0
+
+
+@pytest.mark.parametrize("method, expected", [("fork", 7), ("spawn", gipc_process.LOST_EXITCODE)])
+def test_status_taken_by_foreign_waitpid_does_not_hang_join(method: str, expected: int) -> None:
+    with gipc_transport.pipe() as (r, w):
+        p = gipc_process.start_process(_exit_on_word, args=(r, 7), start_method=method)
+        w.put("exit")
+        # Blocks the whole thread, so the watcher cannot collect first.
+        pid, status = os.waitpid(p.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 7
+        with pytest.warns(gipc_process.StatusLostWarning, match=f"child process {p.pid}"):
+            p.join(timeout=60)
+    assert not p.is_alive()
+    # fork children also report the code their target exited with through
+    # the sentinel; spawn children cannot, and get the documented stand-in.
+    assert p.exitcode == expected
+
+
+def test_sentinel_held_open_by_a_grandchild_does_not_hang_join() -> None:
+    with gipc_transport.pipe() as (release_r, release_w), gipc_transport.pipe() as (r, w):
+        p = gipc_process.start_process(_fork_lingering_grandchild, args=(release_r, w), start_method="fork")
+        grandchild = r.get(timeout=60)
+        p.join(timeout=60)
+        assert not p.is_alive()
+        assert p.exitcode == 0
+        # The grandchild really was still there, holding the sentinel open.
+        os.kill(grandchild, 0)
+    # Closing the last writer lets the grandchild exit (init reaps it).
+
+
+def test_children_never_joined_are_reaped_and_leave_no_descriptors(start_method: str) -> None:
+    # The first start may launch multiprocessing's long-lived helpers
+    # (forkserver, resource tracker), whose descriptors stay.
+    gipc_process.start_process(os._exit, args=(0,), start_method=start_method).join(timeout=60)
+    gc.collect()
+    fds_before = set(os.listdir("/proc/self/fd"))
+    refs = []
+    pids = []
+    for _ in range(5):
+        p = gipc_process.start_process(os._exit, args=(0,), start_method=start_method)
+        refs.append(weakref.ref(p))
+        pids.append(p.pid)
+    del p
+    def settled() -> bool:
+        gc.collect()
+        return not set(pids) & _children() and all(ref() is None for ref in refs)
+
+    # Forkserver children are the forkserver's: only the objects tell.
+    deadline = time.monotonic() + 60
+    while not settled() and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+    assert not set(pids) & _children(), "exited children are reaped without join()"
+    assert all(ref() is None for ref in refs), "nothing keeps an exited, unreferenced process alive"
+    gevent.sleep(0.01)
+    assert set(os.listdir("/proc/self/fd")) <= fds_before
