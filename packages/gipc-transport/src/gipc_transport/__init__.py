@@ -7,23 +7,27 @@ whose ends can be used from any greenlet and handed to child processes.
 from ._duplex import DuplexHandle as DuplexHandle
 from ._duplex import HandlePair as HandlePair
 from ._errors import GIPCBroken as GIPCBroken
+from ._errors import GIPCBrokenPipe as GIPCBrokenPipe
 from ._errors import GIPCClosed as GIPCClosed
 from ._errors import GIPCError as GIPCError
 from ._errors import GIPCLocked as GIPCLocked
+from ._errors import GIPCMessageTooLarge as GIPCMessageTooLarge
 from ._errors import GIPCTimeout as GIPCTimeout
 from ._errors import GIPCTruncated as GIPCTruncated
 from ._handles import Handle as Handle
-from ._handles import Reader as Reader
-from ._handles import Writer as Writer
 from ._pipe import pipe as pipe
+from ._reader import Reader as Reader
 from ._version import __version__ as __version__
+from ._writer import Writer as Writer
 
 __all__ = (
     "DuplexHandle",
     "GIPCBroken",
+    "GIPCBrokenPipe",
     "GIPCClosed",
     "GIPCError",
     "GIPCLocked",
+    "GIPCMessageTooLarge",
     "GIPCTimeout",
     "GIPCTruncated",
     "Handle",

@@ -1,4 +1,13 @@
-"""Encoders and decoders: what turns objects into message bytes and back."""
+"""Encoders and decoders: what turns objects into message bytes and back.
+
+The default codec is pickle (highest protocol) with one refinement: a
+top-level ``bytes`` or ``bytearray`` of at least :data:`_wire.SMALL` bytes,
+and any object that pickles out-of-band itself (protocol 5
+:class:`pickle.PickleBuffer`, as NumPy arrays do), travel as out-of-band
+buffers. The writer hands them to ``os.writev`` as they are, the reader
+reads each into a buffer of its own and unpickles from it without a copy (a
+``bytes`` result needs one copy, because ``bytes`` cannot be filled in place).
+"""
 
 from __future__ import annotations
 
@@ -6,26 +15,89 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
+from . import _wire
 from ._errors import GIPCError
 
 Encoder = Callable[[Any], Any]
 Decoder = Callable[[Any], Any]
+Segments = list[Any]
 
 
 def default_encoder(obj: Any) -> bytes:
+    """Pickle ``obj`` in-band with the highest protocol (the 1.x default)."""
     return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
 
 
-default_decoder: Decoder = pickle.loads
+def default_decoder(data: Any) -> Any:
+    """Unpickle one message."""
+    return pickle.loads(data)
 
 
-def _raw(data: Any) -> Any:
+def raw_codec(data: Any) -> Any:
+    """The codec ``None`` stands for: messages are bytes-like objects, passed as they are."""
     return data
 
 
+def adopt_bytearray(buf: Any) -> bytearray:
+    """Unpickling helper: the received buffer, as the ``bytearray`` that was sent."""
+    if type(buf) is bytearray:
+        return buf
+    return bytearray(buf)
+
+
+class _OutOfBand:
+    """Wraps a top-level ``bytes``/``bytearray``, which pickle never sends out-of-band itself."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: bytes | bytearray) -> None:
+        self.obj = obj
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        rebuild = bytes if type(self.obj) is bytes else adopt_bytearray
+        return (rebuild, (pickle.PickleBuffer(self.obj),))
+
+
+def encode_default(obj: Any) -> tuple[Segments, int]:
+    """Encode ``obj`` with the default codec into frame segments ready for ``writev``.
+
+    :returns: the segments (headers and bodies) and the message length.
+    """
+    tp = type(obj)
+    if (tp is bytes or tp is bytearray) and len(obj) >= _wire.SMALL:
+        obj = _OutOfBand(obj)
+    buffers: list[pickle.PickleBuffer] = []
+    stream = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL, buffer_callback=buffers.append)
+    n = len(stream)
+    if not buffers:
+        if n <= _wire.JOIN:
+            return [_wire.header(_wire.DATA, n) + stream], n
+        return [_wire.header(_wire.DATA, n), stream], n
+    segments: Segments = [
+        _wire.header(_wire.PICKLE5, _wire.COUNT.size + n) + _wire.COUNT.pack(len(buffers)),
+        stream,
+    ]
+    total = _wire.COUNT.size + n
+    for pb in buffers:
+        view = pb.raw()
+        segments.append(_wire.header(_wire.BUFFER, view.nbytes))
+        segments.append(view)
+        total += view.nbytes
+    return segments, total
+
+
+def decode_pickle5(body: Any, buffers: list[Any]) -> Any:
+    """Unpickle a PICKLE5 frame body (count prefix included) with its buffers."""
+    return pickle.loads(memoryview(body)[_wire.COUNT.size :], buffers=buffers)
+
+
 def resolve_encoder(encoder: Encoder | str | None) -> Encoder:
+    """Return the encoder callable that ``pipe(encoder=...)`` designates.
+
+    :raises GIPCError: if ``encoder`` is neither callable, ``None`` nor ``'default'``.
+    """
     if encoder is None:
-        return _raw
+        return raw_codec
     if isinstance(encoder, str) and encoder == "default":
         return default_encoder
     if not callable(encoder):
@@ -34,8 +106,12 @@ def resolve_encoder(encoder: Encoder | str | None) -> Encoder:
 
 
 def resolve_decoder(decoder: Decoder | str | None) -> Decoder:
+    """Return the decoder callable that ``pipe(decoder=...)`` designates.
+
+    :raises GIPCError: if ``decoder`` is neither callable, ``None`` nor ``'default'``.
+    """
     if decoder is None:
-        return _raw
+        return raw_codec
     if isinstance(decoder, str) and decoder == "default":
         return default_decoder
     if not callable(decoder):

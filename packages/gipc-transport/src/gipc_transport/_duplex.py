@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
 from ._errors import GIPCClosed
-from ._handles import Handle, Reader, Writer
+from ._handles import Handle
+from ._reader import Reader
+from ._writer import Writer
 
 
 class HandlePair(tuple):  # type: ignore[type-arg]
@@ -29,19 +32,71 @@ class HandlePair(tuple):  # type: ignore[type-arg]
 
 
 class DuplexHandle:
-    """One end of a bidirectional channel: a reader and a writer on two pipes."""
+    """One end of a bidirectional channel: a reader and a writer on two pipes.
+
+    Created by ``pipe(duplex=True)``. Reading and writing are independent:
+    one greenlet may wait in :meth:`get` while another one calls :meth:`put`.
+    """
 
     def __init__(self, reader: Reader, writer: Writer) -> None:
         self._reader = reader
         self._writer = writer
+        self._links: dict[Callable[[Any], Any], Callable[[Any], None]] = {}
 
     def get(self, timeout: Any = None) -> Any:
         """Receive one message from the other end (see :meth:`Reader.get`)."""
         return self._reader.get(timeout)
 
-    def put(self, obj: Any) -> None:
+    def put(self, obj: Any, timeout: Any = None) -> None:
         """Send one message to the other end (see :meth:`Writer.put`)."""
-        self._writer.put(obj)
+        self._writer.put(obj, timeout)
+
+    def poll(self, timeout: float | None = None) -> bool:
+        """Return whether a message can be received (see :meth:`Reader.poll`).
+
+        .. versionadded:: 2.0
+        """
+        return self._reader.poll(timeout)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Finish sending an interrupted message (see :meth:`Writer.flush`).
+
+        .. versionadded:: 2.0
+        """
+        self._writer.flush(timeout)
+
+    def fileno(self) -> int:
+        """Return the descriptor of the receiving direction, for ``select``-like APIs.
+
+        .. versionadded:: 2.0
+        """
+        return self._reader.fileno()
+
+    def rawlink(self, callback: Callable[[Any], Any]) -> None:
+        """Call ``callback(self)`` once a message can be received (gevent's wait protocol).
+
+        .. versionadded:: 2.0
+        """
+        self.unlink(callback)
+
+        def relay(_: Any) -> None:
+            callback(self)
+
+        self._links[callback] = relay
+        self._reader.rawlink(relay)
+
+    def unlink(self, callback: Callable[[Any], Any]) -> None:
+        """Undo :meth:`rawlink`.
+
+        .. versionadded:: 2.0
+        """
+        relay = self._links.pop(callback, None)
+        if relay is not None:
+            self._reader.unlink(relay)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Yield received messages until the other end closes its writer."""
+        return iter(self._reader)
 
     @property
     def closed(self) -> bool:

@@ -6,7 +6,16 @@ catches what any layer raises on purpose.
 
 from __future__ import annotations
 
-__all__ = ("GIPCError", "GIPCClosed", "GIPCLocked", "GIPCTimeout", "GIPCBroken", "GIPCTruncated")
+__all__ = (
+    "GIPCError",
+    "GIPCClosed",
+    "GIPCLocked",
+    "GIPCTimeout",
+    "GIPCBroken",
+    "GIPCTruncated",
+    "GIPCBrokenPipe",
+    "GIPCMessageTooLarge",
+)
 
 
 class GIPCError(Exception):
@@ -42,6 +51,37 @@ class GIPCTruncated(GIPCBroken):
     """
 
 
-for _cls in (GIPCError, GIPCClosed, GIPCLocked, GIPCTimeout, GIPCBroken, GIPCTruncated):
+class GIPCBrokenPipe(GIPCBroken, BrokenPipeError):
+    """The reading end of the pipe was closed: nothing written can arrive any more.
+
+    The writer is broken from then on. Also a :exc:`BrokenPipeError`, the
+    error a plain pipe write would raise.
+
+    .. versionadded:: 2.0
+    """
+
+
+class GIPCMessageTooLarge(GIPCError):
+    """A message is larger than the ``max_message_size`` of the pipe.
+
+    Raised by ``put()`` before anything is written (the channel stays
+    usable), and by ``get()`` when a frame header announces more than the
+    limit; the reader is broken then, because the bytes that follow cannot be
+    trusted.
+
+    .. versionadded:: 2.0
+    """
+
+
+for _cls in (
+    GIPCError,
+    GIPCClosed,
+    GIPCLocked,
+    GIPCTimeout,
+    GIPCBroken,
+    GIPCTruncated,
+    GIPCBrokenPipe,
+    GIPCMessageTooLarge,
+):
     _cls.__module__ = "gipc_transport"
 del _cls

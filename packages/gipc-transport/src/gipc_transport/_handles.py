@@ -1,26 +1,42 @@
-"""Reader and writer handles on the two ends of an OS pipe."""
+"""The handle base class: one pipe end owned by one process.
+
+Everything that reader and writer share lives here: descriptor ownership
+(close, finalizer, the pid guard), the lock that serialises greenlets,
+deadlines, waiting for readiness on the gevent loop, and hand-over to a
+child process.
+"""
 
 from __future__ import annotations
 
-import errno
 import os
-import struct
 import weakref
+from time import monotonic
 from types import TracebackType
 from typing import Any
 
 import gevent
 import gevent.lock
 import gevent.os
+from gevent import get_hub
 
 from . import _registry
-from ._codecs import Decoder, Encoder
-from ._errors import GIPCClosed, GIPCError, GIPCLocked, GIPCTruncated
+from ._errors import GIPCBroken, GIPCClosed, GIPCError, GIPCLocked, GIPCTimeout
 from ._transfer import rebuild_fd, reduce_fd
 
-# Wire format: an 8-byte little-endian payload length, then the payload.
-_HEADER = struct.Struct("<Q")
-_READ_CHUNK = 65536
+READ = 1
+WRITE = 2
+
+# The pid of this process, kept current across os.fork(). getpid() is a
+# system call, too slow to guard every get() and put() with.
+PID = [os.getpid()]
+
+
+def _forked() -> None:
+    PID[0] = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _close_fd(fd: int, pid: int) -> None:
@@ -33,20 +49,39 @@ def _close_fd(fd: int, pid: int) -> None:
             pass
 
 
+def start_deadline(timeout: Any) -> tuple[float | None, gevent.Timeout | None]:
+    """Turn a ``timeout`` argument into an absolute deadline or a legacy Timeout.
+
+    :raises TypeError: if ``timeout`` is neither ``None``, a number nor a ``gevent.Timeout``.
+    """
+    if timeout is None:
+        return None, None
+    if isinstance(timeout, gevent.Timeout):
+        return None, timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
+    return monotonic() + max(float(timeout), 0.0), None
+
+
 class Handle:
     """One end of a gipc pipe: owns a file descriptor in one process.
 
     Handles are created by :func:`gipc_transport.pipe`; they are usable as
-    context managers, which close them on exit.
+    context managers, which close them on exit. A handle dropped without
+    :meth:`close` has its descriptor closed by a finalizer, but only in the
+    process that owns it, so that a copy inherited by a child stays intact.
     """
 
     _fd: int | None
+    _direction = READ
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._legit_pid = os.getpid()
+        self._legit_pid = PID[0] = os.getpid()
         self._closed = False
+        self._broken: GIPCBroken | None = None
         self._lock = gevent.lock.Semaphore(1)
+        self._watcher: Any = None
         gevent.os.make_nonblocking(fd)
         self._key = _registry.register(self)
         self._finalizer = weakref.finalize(self, _close_fd, fd, self._legit_pid)
@@ -71,7 +106,8 @@ class Handle:
         :raises GIPCClosed: if the handle was closed before.
         :raises GIPCLocked: if another greenlet is doing I/O on it.
         """
-        self._validate()
+        if self._closed:
+            raise GIPCClosed(f"{self!r} is closed")
         if not self._lock.acquire(blocking=False):
             raise GIPCLocked(f"can't close {self!r}: another greenlet is doing I/O on it")
         try:
@@ -83,18 +119,79 @@ class Handle:
         self._finalizer.detach()
         fd, self._fd = self._fd, None
         self._closed = True
+        self._drop_watcher()
         _registry.unregister(self._key)
-        if fd is not None:
+        if fd is not None and os.getpid() == self._legit_pid:
             os.close(fd)
+
+    def _drop_watcher(self) -> None:
+        w, self._watcher = self._watcher, None
+        if w is not None:
+            try:
+                w.close()
+            except Exception:  # noqa: BLE001 - a watcher of a destroyed loop may refuse
+                pass
+
+    def _adopt(self, pid: int) -> None:
+        """Make the handle usable in a child with a new hub (see ``lowlevel.adopt_in_child``)."""
+        self._lock = gevent.lock.Semaphore(1)
+        # The watcher belongs to the parent's loop, which the child destroyed.
+        self._watcher = None
+        self._legit_pid = pid
+        self._finalizer.detach()
+        if not self._closed and self._fd is not None:
+            self._finalizer = weakref.finalize(self, _close_fd, self._fd, pid)
 
     def _validate(self) -> None:
         if self._closed:
             raise GIPCClosed(f"{self!r} is closed")
-        if os.getpid() != self._legit_pid:
+        if PID[0] != self._legit_pid:
             raise GIPCError(
                 f"{self!r} belongs to process {self._legit_pid}, not to {os.getpid()}: "
                 "pass it to the child through start_process() to use it there"
             )
+        if self._broken is not None:
+            raise type(self._broken)(str(self._broken))
+
+    def _break(self, exc: GIPCError) -> GIPCError:
+        """Mark the handle unusable because of ``exc``; return ``exc`` to be raised."""
+        if isinstance(exc, GIPCBroken):
+            self._broken = exc
+        else:
+            self._broken = GIPCBroken(f"{self!r} is broken: {exc}")
+        return exc
+
+    def _acquire(self, deadline: float | None, what: str) -> None:
+        if self._lock.acquire(blocking=False):
+            return
+        if deadline is None:
+            self._lock.acquire()
+        elif not self._lock.acquire(timeout=max(deadline - monotonic(), 0.0)):
+            raise GIPCTimeout(f"{what} timed out waiting for another greenlet using {self!r}")
+
+    def _wait(self, deadline: float | None, what: str) -> None:
+        """Wait until the descriptor is ready for this handle's direction."""
+        hub = get_hub()
+        w = self._watcher
+        if w is None or w.loop is not hub.loop:
+            assert self._fd is not None
+            w = self._watcher = hub.loop.io(self._fd, self._direction)
+        if deadline is None:
+            hub.wait(w)
+            return
+        remaining = deadline - monotonic()
+        if remaining <= 0:
+            raise GIPCTimeout(f"{what} on {self!r} did not complete within its timeout")
+        timer = gevent.Timeout(remaining, False)
+        timer.start()
+        try:
+            hub.wait(w)
+        except gevent.Timeout as t:
+            if t is not timer:
+                raise
+            raise GIPCTimeout(f"{what} on {self!r} did not complete within its timeout") from None
+        finally:
+            timer.close()
 
     def __enter__(self) -> Handle:
         return self
@@ -113,99 +210,18 @@ class Handle:
     def _transfer_state(self) -> dict[str, Any]:
         return {}
 
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        pass
+
     def __reduce__(self) -> tuple[Any, ...]:
         self._validate()
+        if self._lock.locked():
+            raise GIPCLocked(f"can't transfer {self!r}: another greenlet is doing I/O on it")
         return (_rebuild, (type(self), reduce_fd(self.fileno()), self._transfer_state()))
 
 
 def _rebuild(cls: type[Handle], token: Any, state: dict[str, Any]) -> Handle:
     handle = cls.__new__(cls)
     Handle.__init__(handle, rebuild_fd(token))
-    handle.__dict__.update(state)
+    handle._restore_state(state)
     return handle
-
-
-class Reader(Handle):
-    """The read end of a pipe: :meth:`get` returns one message at a time."""
-
-    def __init__(self, fd: int, decoder: Decoder) -> None:
-        super().__init__(fd)
-        self._decoder = decoder
-        self._buf = bytearray()
-
-    def _transfer_state(self) -> dict[str, Any]:
-        # Bytes already read ahead belong to the next messages: they travel too.
-        return {"_decoder": self._decoder, "_buf": bytearray(self._buf)}
-
-    def _fill(self) -> int:
-        assert self._fd is not None
-        data = gevent.os.nb_read(self._fd, _READ_CHUNK)
-        self._buf += data
-        return len(data)
-
-    def get(self, timeout: Any = None) -> Any:
-        """Receive one message, decode it and return it.
-
-        Blocks the calling greenlet only; other greenlets keep running.
-
-        :raises EOFError: if the writer was closed and no message is pending.
-        :raises GIPCTruncated: if the writer went away in the middle of a message.
-        :raises GIPCClosed: if this handle is closed.
-        """
-        self._validate()
-        with self._lock:
-            size = self._take(_HEADER.size, first=True)
-            (length,) = _HEADER.unpack(size)
-            payload = self._take(length, first=False) if length else b""
-        return self._decoder(payload)
-
-    def _take(self, n: int, first: bool) -> bytes:
-        while len(self._buf) < n:
-            if self._fill() == 0:
-                if first and not self._buf:
-                    raise EOFError("the writing end of the pipe was closed")
-                raise GIPCTruncated(
-                    f"the writer went away after {len(self._buf)} of {n} bytes of a message"
-                )
-        data = bytes(self._buf[:n])
-        del self._buf[:n]
-        return data
-
-
-class Writer(Handle):
-    """The write end of a pipe: :meth:`put` sends one message at a time."""
-
-    def __init__(self, fd: int, encoder: Encoder) -> None:
-        super().__init__(fd)
-        self._encoder = encoder
-
-    def _transfer_state(self) -> dict[str, Any]:
-        return {"_encoder": self._encoder}
-
-    def put(self, obj: Any) -> None:
-        """Encode ``obj`` and write it to the pipe as one message.
-
-        :raises TypeError: if the encoder does not return a bytes-like object.
-        :raises GIPCClosed: if this handle is closed.
-        """
-        self._validate()
-        with self._lock:
-            data = self._encoder(obj)
-            try:
-                view = memoryview(data)
-            except TypeError:
-                raise TypeError(
-                    f"the encoder must return a bytes-like object, not {type(data).__name__}"
-                ) from None
-            frame = memoryview(_HEADER.pack(view.nbytes) + view.cast("B"))
-            while frame:
-                assert self._fd is not None
-                try:
-                    written = gevent.os.nb_write(self._fd, frame)
-                except BrokenPipeError:
-                    raise GIPCError(f"{self!r}: the reading end of the pipe was closed") from None
-                except OSError as exc:
-                    if exc.errno == errno.EBADF:
-                        raise GIPCClosed(f"{self!r}: descriptor closed underneath") from None
-                    raise
-                frame = frame[written:]

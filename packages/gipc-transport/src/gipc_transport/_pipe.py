@@ -6,39 +6,59 @@ import os
 
 from ._codecs import Decoder, Encoder, resolve_decoder, resolve_encoder
 from ._duplex import DuplexHandle, HandlePair
-from ._handles import Reader, Writer
+from ._errors import GIPCError
+from ._reader import Reader
+from ._writer import Writer
 
 
 def pipe(
     duplex: bool = False,
     encoder: Encoder | str | None = "default",
     decoder: Decoder | str | None = "default",
+    max_message_size: int | None = None,
 ) -> HandlePair:
     """Create a message channel and return its two ends.
+
+    The wire format is described in :mod:`gipc_transport._wire` (a 64-bit
+    length header per frame). The pipe buffer is enlarged on Linux the first
+    time a large message is written.
 
     :param duplex: if false, return ``(reader, writer)``; if true, return two
         :class:`DuplexHandle` objects, each able to ``put()`` and ``get()``.
     :param encoder: turns objects into bytes: ``'default'`` (pickle, highest
-        protocol), ``None`` (``put()`` takes bytes-like objects as they are) or a
-        callable.
+        protocol, large buffers out-of-band), ``None`` (``put()`` takes
+        bytes-like objects as they are) or a callable.
     :param decoder: turns bytes into objects: ``'default'`` (pickle), ``None``
         (``get()`` returns bytes) or a callable.
+    :param max_message_size: if given, the largest message in bytes: ``put()``
+        refuses larger ones, ``get()`` refuses to receive them (and breaks,
+        because a larger announced length means the stream is not to be trusted).
     :returns: a tuple of the two ends that is also a context manager closing both.
-    :raises GIPCError: if a codec is neither callable, ``None`` nor ``'default'``.
+    :raises GIPCError: if a codec is neither callable, ``None`` nor ``'default'``,
+        or ``max_message_size`` is not a positive integer.
+
+    .. versionchanged:: 2.0
+       ``max_message_size``.
     """
     enc = resolve_encoder(encoder)
     dec = resolve_decoder(decoder)
-    r1, w1 = _new_pipe()
+    if max_message_size is not None and (
+        isinstance(max_message_size, bool) or not isinstance(max_message_size, int) or max_message_size < 1
+    ):
+        raise GIPCError(f"max_message_size must be a positive integer or None, not {max_message_size!r}")
+    limit = max_message_size
+    r1, w1 = os.pipe()
     if not duplex:
-        return HandlePair((Reader(r1, dec), Writer(w1, enc)))
-    r2, w2 = _new_pipe()
+        return HandlePair((Reader(r1, dec, limit), Writer(w1, enc, limit)))
+    try:
+        r2, w2 = os.pipe()
+    except BaseException:
+        os.close(r1)
+        os.close(w1)
+        raise
     return HandlePair(
         (
-            DuplexHandle(Reader(r1, dec), Writer(w2, enc)),
-            DuplexHandle(Reader(r2, dec), Writer(w1, enc)),
+            DuplexHandle(Reader(r1, dec, limit), Writer(w2, enc, limit)),
+            DuplexHandle(Reader(r2, dec, limit), Writer(w1, enc, limit)),
         )
     )
-
-
-def _new_pipe() -> tuple[int, int]:
-    return os.pipe()

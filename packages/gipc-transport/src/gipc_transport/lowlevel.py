@@ -10,8 +10,6 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-import gevent.lock
-
 from ._duplex import iter_handles
 from ._errors import GIPCClosed, GIPCLocked
 from ._handles import Handle
@@ -50,27 +48,17 @@ def release_transferred(handles: Iterable[Handle]) -> None:
 def adopt_in_child(keep: Iterable[Handle]) -> None:
     """In a freshly forked child: own ``keep``, close every other inherited handle.
 
-    Locks are replaced because the parent's belong to the parent's hub.
+    Call it after the child replaced the hub it inherited: locks and loop
+    watchers of the parent's hub are dropped and recreated on demand, and
+    read-ahead bytes or the remainder of an interrupted message stay with
+    the handle, so a kept handle continues exactly where the parent left it.
     """
     keep_ids = {id(h) for h in keep}
     pid = os.getpid()
     for h in live_handles():
-        h._lock = gevent.lock.Semaphore(1)
-        if id(h) in keep_ids:
-            h._legit_pid = pid
-            h._finalizer.detach()
-            h._finalizer = _refinalize(h, pid)
-        else:
-            h._legit_pid = pid
+        h._adopt(pid)
+        if id(h) not in keep_ids:
             try:
                 h._release()
             except (OSError, GIPCClosed):
                 pass
-
-
-def _refinalize(h: Handle, pid: int) -> Any:
-    import weakref
-
-    from ._handles import _close_fd
-
-    return weakref.finalize(h, _close_fd, h._fd, pid)

@@ -1,0 +1,230 @@
+"""The write end: scatter/gather writes and the remainder of interrupted messages.
+
+A message is written with ``os.writev`` of its headers and bodies as they
+are, without joining them. If a ``put()`` is interrupted (timeout,
+``greenlet.kill()``, any exception) after part of a message went out, the
+unwritten rest is kept and written first by the next ``put()`` or
+:meth:`Writer.flush`: the reader never sees a message cut short or two
+messages merged.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from os import write
+from typing import Any
+
+from . import _wire
+from ._codecs import Encoder, Segments, default_encoder, encode_default, raw_codec
+from ._errors import GIPCBrokenPipe, GIPCClosed, GIPCMessageTooLarge, GIPCTimeout
+from ._handles import PID as _PID
+from ._handles import WRITE, Handle, start_deadline
+
+# writev() takes at most IOV_MAX (1024 on Linux) segments per call.
+_IOV_MAX = 1024
+# Linux lets unprivileged processes grow a pipe up to
+# /proc/sys/fs/pipe-max-size (1 MiB by default). Larger pipes mean fewer
+# system calls for large messages; it is done lazily, on the first large
+# message, because every enlarged pipe counts against the per-user limit.
+_PIPE_SIZES = (1024 * 1024, 256 * 1024)
+_JOIN = _wire.JOIN
+_pack_header = _wire.HEADER.pack
+
+
+def _immutable(segment: Any) -> Any:
+    if isinstance(segment, bytes) or (isinstance(segment, memoryview) and isinstance(segment.obj, bytes)):
+        return segment
+    # The caller may change a mutable buffer after put() returned.
+    return bytes(segment)
+
+
+class Writer(Handle):
+    """The write end of a pipe: :meth:`put` sends one message at a time.
+
+    :param fd: the write end of a pipe; the handle owns it from now on.
+    :param encoder: turns an object into a bytes-like message.
+    :param max_message_size: refuse to send messages longer than this many bytes.
+
+    .. versionchanged:: 2.0
+       ``max_message_size``, ``put(timeout=seconds)``, :meth:`flush`.
+    """
+
+    _direction = WRITE
+
+    def __init__(self, fd: int, encoder: Encoder, max_message_size: int | None = None) -> None:
+        super().__init__(fd)
+        self._encoder = encoder
+        self._raw = encoder is raw_codec
+        self._max = max_message_size
+        self._pending: Segments = []
+        self._grown = False
+
+    def put(self, obj: Any, timeout: Any = None) -> None:
+        """Encode ``obj`` and write it to the pipe as one message.
+
+        Blocks the calling greenlet only, until the whole message is in the
+        pipe. Several greenlets may call ``put()`` at once; their messages do
+        not interleave.
+
+        If ``put()`` is interrupted after part of the message was written,
+        the message is not lost: its remainder goes out first with the next
+        ``put()`` or :meth:`flush`. If nothing was written, nothing is sent.
+
+        :param obj: the object to send.
+        :param timeout: ``None`` to wait as long as needed, or the deadline in
+            seconds for writing the whole message.
+        :raises TypeError: if the encoder does not return a bytes-like object.
+        :raises GIPCMessageTooLarge: if the encoded message exceeds
+            ``max_message_size``; nothing was written.
+        :raises GIPCTimeout: if ``timeout`` seconds passed.
+        :raises GIPCBrokenPipe: if the reading end was closed.
+        :raises GIPCClosed: if this handle is closed.
+        """
+        if self._closed or self._broken is not None or _PID[0] != self._legit_pid:
+            self._validate()
+        if (
+            timeout is None
+            and self._raw
+            and type(obj) is bytes
+            and len(obj) <= _JOIN
+            and (self._max is None or len(obj) <= self._max)
+        ):
+            n = len(obj)
+            segments: Segments = [_pack_header(n) + obj]
+            deadline = None
+        else:
+            deadline = None if timeout is None else start_deadline(timeout)[0]
+            segments, n = self._encode(obj)
+            if self._max is not None and n > self._max:
+                raise GIPCMessageTooLarge(
+                    f"can't put a message of {n} bytes on {self!r}: max_message_size is {self._max}"
+                )
+        if len(segments) == 1 and not self._pending and not self._lock.locked():
+            # Fast path for a small message: no greenlet switch can happen
+            # here, so there is nobody to exclude and no lock to take.
+            frame = segments[0]
+            try:
+                written = write(self._fd, frame)  # type: ignore[arg-type]
+            except OSError:
+                written = 0
+            if written == len(frame):
+                return
+            if written:
+                segments[0] = memoryview(frame)[written:]
+                self._pending = segments
+                segments = []
+        self._acquire(deadline, "put()")
+        try:
+            if self._pending:
+                self._write(self._pending, deadline, "put()")
+            if n > _wire.SMALL and not self._grown:
+                self._grow_pipe()
+            if segments:
+                self._write(segments, deadline, "put()")
+        finally:
+            self._lock.release()
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Write the remainder of a message whose ``put()`` was interrupted, if any.
+
+        :param timeout: ``None`` or the deadline in seconds.
+        :raises GIPCTimeout: if ``timeout`` seconds passed.
+        :raises GIPCBrokenPipe: if the reading end was closed.
+        :raises GIPCClosed: if this handle is closed.
+
+        .. versionadded:: 2.0
+        """
+        self._validate()
+        deadline, _ = start_deadline(timeout)
+        self._acquire(deadline, "flush()")
+        try:
+            if self._pending:
+                self._write(self._pending, deadline, "flush")
+        finally:
+            self._lock.release()
+
+    def _encode(self, obj: Any) -> tuple[Segments, int]:
+        if self._encoder is default_encoder:
+            return encode_default(obj)
+        data = self._encoder(obj)
+        if type(data) is not bytes:
+            try:
+                data = memoryview(data).cast("B")
+            except TypeError:
+                raise TypeError(
+                    f"the encoder of {self!r} must return a contiguous bytes-like object, "
+                    f"not {type(data).__name__}"
+                ) from None
+        n = len(data)
+        if n <= _wire.JOIN:
+            return [_wire.header(_wire.DATA, n) + data], n
+        return [_wire.header(_wire.DATA, n), data], n
+
+    def _write(self, segments: Segments, deadline: float | None, what: str) -> None:
+        """Write all ``segments``; on interruption keep what is left in ``self._pending``."""
+        assert self._fd is not None
+        fd = self._fd
+        started = segments is self._pending
+        try:
+            while segments:
+                try:
+                    if len(segments) == 1:
+                        n = os.write(fd, segments[0])
+                    else:
+                        n = os.writev(fd, segments[:_IOV_MAX])
+                except BlockingIOError:
+                    self._wait(deadline, what)
+                    continue
+                started = True
+                while n:
+                    size = len(segments[0])
+                    if n < size:
+                        segments[0] = memoryview(segments[0])[n:]
+                        break
+                    n -= size
+                    del segments[0]
+        except BrokenPipeError:
+            raise self._break(
+                GIPCBrokenPipe(f"the reading end of {self!r} was closed: nothing more can be sent")
+            ) from None
+        except OSError as exc:
+            if exc.errno == errno.EBADF:
+                raise GIPCClosed(f"{self!r}: descriptor closed underneath") from None
+            raise
+        except BaseException as exc:
+            if started:
+                self._pending = [_immutable(s) for s in segments]
+                if isinstance(exc, GIPCTimeout):
+                    raise GIPCTimeout(
+                        f"{exc}; part of the message was written, the rest goes out "
+                        "first with the next put() or flush()"
+                    ) from None
+            raise
+
+    def _grow_pipe(self) -> None:
+        self._grown = True
+        if not sys.platform.startswith("linux"):
+            return
+        import fcntl
+
+        assert self._fd is not None
+        for size in _PIPE_SIZES:
+            try:
+                fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, size)  # type: ignore[attr-defined,unused-ignore]
+                return
+            except OSError:
+                continue
+
+    def _transfer_state(self) -> dict[str, Any]:
+        # The remainder of an interrupted message must go out from wherever
+        # the writer lives on.
+        return {"encoder": self._encoder, "max": self._max, "pending": [bytes(s) for s in self._pending]}
+
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        self._encoder = state["encoder"]
+        self._raw = self._encoder is raw_codec
+        self._max = state["max"]
+        self._pending = state["pending"]
+        self._grown = False
