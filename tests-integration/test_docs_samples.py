@@ -20,11 +20,13 @@ exits non-zero, times out, or prints a traceback to stderr (gevent reports an
 exception that kills a greenlet there without changing the exit status). Its
 asserts are its checks.
 
-Each sample runs twice: with the interpreter's default start method, and with
-``spawn`` forced (a first line ``multiprocessing.set_start_method("spawn",
-force=True)`` is added), because Python 3.14 makes ``forkserver`` the Linux
-default and a sample that works under ``spawn`` works under every method:
-targets at module level, entry point behind ``if __name__ == "__main__":``.
+Each sample that may start a process (it mentions ``start_process``,
+``Process``, ``call_in_process`` or ``multiprocessing``) runs twice: with the
+interpreter's default start method, and with ``spawn`` forced (a first line
+``multiprocessing.set_start_method("spawn", force=True)`` is added), because
+Python 3.14 makes ``forkserver`` the Linux default and a sample that works
+under ``spawn`` works under every method: targets at module level, entry
+point behind ``if __name__ == "__main__":``.
 When ``GIPC_TEST_START_METHOD`` is set (CI runs the suite once per method),
 each sample runs once, with that method forced. ``GEVENT_LOOP`` is inherited,
 so the samples also run on the loop backend the suite runs on.
@@ -56,6 +58,7 @@ START_METHODS = (os.environ.get("GIPC_TEST_START_METHOD"),) if os.environ.get("G
 _DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\.\s+(?:code-block|code|sourcecode)::\s*(?P<lang>\S*)\s*$")
 _HIGHLIGHT = re.compile(r"^\s*\.\.\s+highlight::\s*(?P<lang>\S+)\s*$")
 _OPTION = re.compile(r"^\s*:[\w-]+:")
+_STARTS_PROCESSES = re.compile(r"start_process|Process|call_in_process|multiprocessing")
 _BULLET = re.compile(r"^\s*(?:[-*+]|\d+\.|#\.)\s+")
 
 
@@ -68,6 +71,10 @@ class Sample:
     @property
     def run(self) -> bool:
         return not self.code.lstrip().startswith(NOT_RUN)
+
+    @property
+    def starts_processes(self) -> bool:
+        return bool(_STARTS_PROCESSES.search(self.code))
 
     @property
     def id(self) -> str:
@@ -188,8 +195,8 @@ SAMPLES = doc_samples()
 def _cases() -> list[object]:
     cases: list[object] = []
     for sample in SAMPLES:
-        # A compile-only sample is checked once, not per start method.
-        for method in START_METHODS if sample.run else START_METHODS[:1]:
+        # A sample that starts no process, or is only compiled, is checked once.
+        for method in START_METHODS if sample.run and sample.starts_processes else START_METHODS[:1]:
             cases.append(pytest.param(sample, method, id=f"{sample.id}-{method or 'default'}"))
     return cases
 
@@ -270,7 +277,7 @@ def test_extract_finds_python_blocks_only() -> None:
     ids=["exit-status", "assert", "greenlet-traceback", "hang", "compile-only-syntax"],
 )
 def test_broken_sample_fails(code: str, expected: str, tmp_path: Path) -> None:
-    problem = run_sample(Sample("broken.rst", 1, code), tmp_path, start_method=None, timeout=5)
+    problem = run_sample(Sample("broken.rst", 1, code), tmp_path, start_method=None, timeout=3)
     assert problem is not None and expected in problem
 
 
