@@ -356,7 +356,7 @@ def test_many_greenlets_each_running_a_child(start_method: str) -> None:
 # -- signals ---------------------------------------------------------------------
 
 
-SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGPIPE)
+SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGPIPE, signal.SIGINT)
 
 
 def _handler(signum: int, frame: Any) -> None:
@@ -376,6 +376,7 @@ def dispositions_in_child(start_method: str) -> dict[int, str]:
     signal.signal(signal.SIGUSR2, _handler)
     signal.signal(signal.SIGTERM, _handler)
     signal.signal(signal.SIGPIPE, _handler)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     r, w = gipc.pipe()
     try:
         p = gipc.start_process(report_dispositions, args=(w,), start_method=start_method)
@@ -395,6 +396,7 @@ def test_fork_child_signal_dispositions() -> None:
     assert found[signal.SIGUSR2] == "default"
     assert found[signal.SIGTERM] == "default"
     assert found[signal.SIGPIPE] == "handler", "SIGPIPE keeps the parent's disposition"
+    assert found[signal.SIGINT] == "default", "the KeyboardInterrupt handler is a handler too"
 
 
 def test_spawn_child_signal_dispositions() -> None:
@@ -403,8 +405,10 @@ def test_spawn_child_signal_dispositions() -> None:
     assert found[signal.SIGUSR1] == "ignored"
     assert found[signal.SIGUSR2] == "default"
     assert found[signal.SIGTERM] == "default"
-    # CPython ignores SIGPIPE at startup, so that writes to a closed pipe raise.
+    # CPython ignores SIGPIPE at startup, so that writes to a closed pipe raise,
+    # and installs its KeyboardInterrupt handler for SIGINT.
     assert found[signal.SIGPIPE] == "ignored"
+    assert found[signal.SIGINT] == "handler"
 
 
 def write_to_closed_pipe(ready: gipc.Writer) -> None:
