@@ -92,14 +92,16 @@ def smoke_test(method: str, timeout: float = DEFAULT_TIMEOUT) -> str:
         the child is killed first.
     """
     started = time.monotonic()
+    p: gipc.Process | None = None
     with gipc.pipe() as (reader, writer):
-        p = gipc.start_process(_answer, args=(writer,), start_method=method, name=f"gipc-doctor-{method}")
         try:
             with gevent.Timeout(timeout):
+                name = f"gipc-doctor-{method}"
+                p = gipc.start_process(_answer, args=(writer,), start_method=method, name=name)
                 answer, pid, backend = reader.get()
                 p.join()
         finally:
-            if p.is_alive():
+            if p is not None and p.is_alive():
                 p.kill()
                 p.join(5)
     if answer != "pong" or pid != p.pid or p.exitcode != 0:
