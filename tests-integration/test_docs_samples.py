@@ -4,7 +4,7 @@ Which blocks are samples, in ``docs/**/*.rst`` (generated and built files
 excluded):
 
 - ``.. code-block:: python`` (also ``python3``, ``py``, ``.. code::`` and
-  ``.. sourcecode::`` with those languages);
+  ``.. sourcecode::`` with those languages, or with no language);
 - bare ``::`` literal blocks, which Sphinx highlights as Python
   (``highlight_language`` in ``docs/conf.py``), unless a ``.. highlight::``
   directive earlier in the file set another language.
@@ -124,7 +124,8 @@ def extract(text: str, path: str = "<rst>") -> list[Sample]:
             continue
         if m := _DIRECTIVE.match(line):
             first, i, code = _block(lines, i + 1, len(m["indent"]))
-            if m["lang"] in PYTHON_LANGS and code:
+            # Without a language, Sphinx highlights as the current default does.
+            if (m["lang"] or default_lang) in PYTHON_LANGS and code:
                 samples.append(Sample(path, first + 1, code))
             continue
         stripped = line.rstrip()
@@ -233,6 +234,10 @@ Runs::
 
    $ not python
 
+.. code-block::
+
+   z = 3
+
 .. note::
 
    Nested:
@@ -260,8 +265,9 @@ def test_extract_finds_python_blocks_only() -> None:
     assert [(s.line, s.code) for s in samples] == [
         (6, 'print("literal block")\n'),
         (11, "import sys\nsys.exit(0)\n"),
-        (24, "x = 1\n"),
-        (28, "y = 2\n"),
+        (20, "z = 3\n"),
+        (28, "x = 1\n"),
+        (32, "y = 2\n"),
     ]
 
 
