@@ -137,9 +137,14 @@ class ProcessPool(Executor):
             fut.set_running_or_notify_cancel()
             fut.set_exception(exc)
             return fut
+        # Queued calls already woke the workers that had room; the others get
+        # woken when an outcome frees room.
+        kick = not self._pending
         self._pending.append(WorkItem(fut, payload))
-        self._spawn_workers()
-        self._kick()
+        if len(self._workers) < self._max_workers:
+            self._spawn_workers()
+        if kick:
+            self._kick()
         return fut
 
     def map(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Callable
+from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED
 from typing import Any
 
 import gevent
@@ -22,6 +23,7 @@ import gevent.monkey
 from ._result_errors import ResultTimeout
 
 _real_get_ident: Callable[[], int] = gevent.monkey.get_original("_thread", "get_ident")
+_DONE = frozenset({FINISHED, CANCELLED, CANCELLED_AND_NOTIFIED})
 
 
 class _CooperativeEvent:
@@ -109,7 +111,7 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
     def _gipc_wait(self, timeout: float | None) -> None:
         # Done-callbacks run before the event is set: a callback asking for
         # the result must not wait for it.
-        if self.done():
+        if self._state in _DONE:
             return
         if not self._gipc_done.wait(timeout):
             raise ResultTimeout(f"no result within {timeout} seconds; the task goes on")
