@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import gevent
-import pytest
-
 import gipc_transport
+import pytest
 from gipc_transport import GIPCClosed, GIPCError, lowlevel
 
 

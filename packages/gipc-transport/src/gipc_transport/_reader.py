@@ -119,7 +119,16 @@ class Reader(Handle):
         finally:
             self._lock.release()
         if kind == _wire.DATA:
-            return self._decoder(body)
+            if self._decoder is default_decoder:
+                return _loads(body)
+            # Other decoders get bytes, as in gipc 1.x: the one copy a large
+            # message costs, because bytes cannot be read into in place.
+            return self._decoder(bytes(body) if type(body) is bytearray else body)
+        if self._decoder is not default_decoder:
+            raise GIPCError(
+                f"{self!r} received a message in gipc's out-of-band pickle format, which only "
+                "decoder='default' reads; the message was skipped"
+            )
         return decode_pickle5(body, buffers)
 
     def poll(self, timeout: float | None = None) -> bool:
@@ -213,11 +222,6 @@ class Reader(Handle):
                     return kind, body, []
                 if kind != _wire.PICKLE5:
                     raise self._break(GIPCBroken(f"corrupt stream on {self!r}: unexpected frame kind {kind}"))
-                if self._decoder is not default_decoder:
-                    raise GIPCError(
-                        f"{self!r} received a message in gipc's out-of-band pickle format; "
-                        "read it with decoder='default'"
-                    )
                 if len(body) < _wire.COUNT.size:
                     raise self._break(GIPCBroken(f"corrupt stream on {self!r}: short PICKLE5 frame"))
                 (count,) = _wire.COUNT.unpack_from(body)

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import _wire
 from ._codecs import Encoder, Segments, default_encoder, encode_default, raw_codec
-from ._errors import GIPCBrokenPipe, GIPCClosed, GIPCMessageTooLarge, GIPCTimeout
+from ._errors import GIPCBrokenPipe, GIPCClosed, GIPCError, GIPCMessageTooLarge, GIPCTimeout
 from ._handles import PID as _PID
 from ._handles import WRITE, Handle, start_deadline
 
@@ -178,29 +178,31 @@ class Writer(Handle):
                     self._wait(deadline, what)
                     continue
                 started = True
-                while n:
+                # Empty segments (an empty out-of-band buffer) are dropped here too.
+                while segments:
                     size = len(segments[0])
                     if n < size:
-                        segments[0] = memoryview(segments[0])[n:]
+                        if n:
+                            segments[0] = memoryview(segments[0])[n:]
                         break
                     n -= size
                     del segments[0]
-        except BrokenPipeError:
-            raise self._break(
-                GIPCBrokenPipe(f"the reading end of {self!r} was closed: nothing more can be sent")
-            ) from None
-        except OSError as exc:
-            if exc.errno == errno.EBADF:
-                raise GIPCClosed(f"{self!r}: descriptor closed underneath") from None
-            raise
         except BaseException as exc:
             if started:
                 self._pending = [_immutable(s) for s in segments]
-                if isinstance(exc, GIPCTimeout):
+            if isinstance(exc, GIPCError):
+                if started and isinstance(exc, GIPCTimeout):
                     raise GIPCTimeout(
                         f"{exc}; part of the message was written, the rest goes out "
                         "first with the next put() or flush()"
                     ) from None
+                raise
+            if isinstance(exc, BrokenPipeError):
+                raise self._break(
+                    GIPCBrokenPipe(f"the reading end of {self!r} was closed: nothing more can be sent")
+                ) from None
+            if isinstance(exc, OSError) and exc.errno == errno.EBADF:
+                raise GIPCClosed(f"{self!r}: descriptor closed underneath") from None
             raise
 
     def _grow_pipe(self) -> None:

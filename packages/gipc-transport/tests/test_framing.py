@@ -1,0 +1,181 @@
+"""Framing: message sizes, out-of-band buffers, forged headers and size limits."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+
+import gevent
+import gipc_transport
+import pytest
+from gipc_transport import GIPCBroken, GIPCError, GIPCMessageTooLarge, GIPCTruncated
+
+MiB = 1024 * 1024
+
+
+def header(length: int, kind: int = 0) -> bytes:
+    return struct.pack("<Q", (kind << 62) | length)
+
+
+def feed(w: gipc_transport.Writer, data: bytes) -> gevent.Greenlet:
+    """Write ``data`` straight to the writer's descriptor in the background, then close it."""
+
+    def run() -> None:
+        fd = w.fileno()
+        hub = gevent.get_hub()
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:
+                watcher = hub.loop.io(fd, 2)
+                hub.wait(watcher)
+                watcher.close()
+        w.close()
+
+    return gevent.spawn(run)
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 4095, 65535, 65536, 65537, 200_000, 3 * MiB + 5])
+def test_raw_sizes_roundtrip(size: int) -> None:
+    data = os.urandom(size)
+    with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
+        g = gevent.spawn(w.put, data)
+        got = r.get(timeout=30)
+        g.get(timeout=30)
+        assert type(got) is bytes
+        assert got == data
+
+
+@pytest.mark.parametrize("size", [10, 70_000, 5 * MiB])
+def test_default_codec_keeps_bytes_and_bytearray_types(size: int) -> None:
+    b = os.urandom(size)
+    ba = bytearray(os.urandom(size))
+    nested = {"k": [b, ba], "n": 1}
+    with gipc_transport.pipe() as (r, w):
+        for obj in (b, ba, nested):
+            g = gevent.spawn(w.put, obj)
+            got = r.get(timeout=30)
+            g.get(timeout=30)
+            assert got == obj
+            assert type(got) is type(obj)
+
+
+def test_pickle_buffer_objects_travel_out_of_band() -> None:
+    data = bytearray(os.urandom(300_000))
+    with gipc_transport.pipe() as (r, w):
+        g = gevent.spawn(w.put, [pickle.PickleBuffer(data), 5])
+        got = r.get(timeout=30)
+        g.get(timeout=30)
+        assert bytes(got[0]) == bytes(data)
+        assert got[1] == 5
+
+
+def test_many_small_messages_parsed_from_few_reads() -> None:
+    with gipc_transport.pipe() as (r, w):
+        # Fewer bytes than the pipe holds: the writer never waits for the reader.
+        for i in range(2000):
+            w.put(i, timeout=5)
+        assert [r.get(timeout=5) for _ in range(2000)] == list(range(2000))
+
+
+def test_interleaved_sizes_keep_order() -> None:
+    sizes = [1, 100_000, 3, 2 * MiB, 0, 65536, 17]
+    msgs = [os.urandom(s) for s in sizes]
+    with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
+        g = gevent.spawn(lambda: [w.put(m) for m in msgs])
+        assert [r.get(timeout=30) for _ in msgs] == msgs
+        g.get(timeout=30)
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.parametrize("announced", [2**40, 2**62 - 1, 512 * MiB])
+def test_forged_length_allocates_only_what_arrived(announced: int) -> None:
+    with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
+        sent = 3 * MiB
+        before = _rss()
+        g = feed(w, header(announced) + b"z" * sent)
+        with pytest.raises(GIPCTruncated):
+            r.get(timeout=30)
+        g.get(timeout=30)
+        # What arrived plus a bounded step, nowhere near what was announced.
+        assert _rss() - before < 64 * MiB
+        with pytest.raises(GIPCBroken):
+            r.get(timeout=1)
+
+
+def test_eof_inside_header_is_truncated_not_eof() -> None:
+    with gipc_transport.pipe() as (r, w):
+        os.write(w.fileno(), header(5)[:3])
+        w.close()
+        with pytest.raises(GIPCTruncated):
+            r.get(timeout=5)
+
+
+def test_reserved_frame_kind_breaks_reader_clearly() -> None:
+    with gipc_transport.pipe() as (r, w):
+        os.write(w.fileno(), header(1, kind=3) + b"x")
+        with pytest.raises(GIPCBroken, match="corrupt"):
+            r.get(timeout=5)
+        with pytest.raises(GIPCBroken):
+            r.get(timeout=5)
+
+
+def test_stray_buffer_frame_breaks_reader() -> None:
+    with gipc_transport.pipe() as (r, w):
+        os.write(w.fileno(), header(2, kind=2) + b"xy")
+        with pytest.raises(GIPCBroken, match="corrupt"):
+            r.get(timeout=5)
+
+
+def test_out_of_band_message_needs_default_decoder() -> None:
+    with gipc_transport.pipe(decoder=lambda b: b) as (r, w):
+        g = gevent.spawn(w.put, b"q" * 100_000)
+        with pytest.raises(GIPCError, match="decoder='default'"):
+            r.get(timeout=10)
+        g.get(timeout=10)
+        w.put(b"small")
+        assert pickle.loads(r.get(timeout=5)) == b"small"
+
+
+def test_max_message_size_on_put_leaves_channel_usable() -> None:
+    with gipc_transport.pipe(encoder=None, decoder=None, max_message_size=1000) as (r, w):
+        with pytest.raises(GIPCMessageTooLarge):
+            w.put(b"x" * 1001)
+        w.put(b"x" * 1000)
+        assert r.get(timeout=5) == b"x" * 1000
+
+
+def test_max_message_size_counts_out_of_band_buffers() -> None:
+    with gipc_transport.pipe(max_message_size=100_000) as (r, w):
+        with pytest.raises(GIPCMessageTooLarge):
+            w.put(b"x" * 100_001)
+        w.put("ok")
+        assert r.get(timeout=5) == "ok"
+
+
+def test_max_message_size_on_get_breaks_reader() -> None:
+    with gipc_transport.pipe(encoder=None, decoder=None, max_message_size=10) as (r, w):
+        os.write(w.fileno(), header(11) + b"y" * 11)
+        with pytest.raises(GIPCMessageTooLarge):
+            r.get(timeout=5)
+        with pytest.raises(GIPCBroken, match="max_message_size"):
+            r.get(timeout=5)
+
+
+def test_max_message_size_rejects_forged_huge_header_without_reading() -> None:
+    with gipc_transport.pipe(encoder=None, decoder=None, max_message_size=MiB) as (r, w):
+        os.write(w.fileno(), header(2**61))
+        with pytest.raises(GIPCMessageTooLarge):
+            r.get(timeout=5)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "10"])
+def test_invalid_max_message_size_is_rejected(bad: object) -> None:
+    with pytest.raises(GIPCError):
+        gipc_transport.pipe(max_message_size=bad)  # type: ignore[arg-type]

@@ -1,0 +1,83 @@
+"""Child-process targets for the transport tests (module-level: picklable by name).
+
+A child started by plain multiprocessing is not a gipc child: it replaces
+the hub it may have inherited and adopts its handles itself, the documented
+child-side step (``lowlevel.adopt_in_child``), which is also needed after
+``spawn``/``forkserver`` to drop the other handles it does not own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+from typing import Any
+
+import gevent
+import gevent.hub
+from gipc_transport import lowlevel
+
+WAIT = 30.0
+MiB = 1024 * 1024
+
+
+def adopt(*objs: Any) -> None:
+    """The child-side step: fresh hub, own the given handles, close the others."""
+    hub = gevent.get_hub()
+    gevent.reinit()
+    gevent.hub.set_hub(None)
+    hub.loop.destroy()
+    gevent.get_hub()
+    lowlevel.adopt_in_child(lowlevel.find_handles(objs))
+
+
+def payload(i: int, size: int) -> bytes:
+    """Deterministic, position-dependent content, so that a shifted byte shows."""
+    block = struct.pack("<QQ", i, size) * 4
+    return (block * (size // len(block) + 1))[:size]
+
+
+def echo(h: Any, n: int) -> None:
+    adopt(h)
+    for _ in range(n):
+        h.put(h.get(timeout=WAIT), timeout=WAIT)
+    h.close()
+
+
+def send_many(w: Any, sizes: list[int]) -> None:
+    adopt(w)
+    for i, size in enumerate(sizes):
+        w.put(payload(i, size), timeout=WAIT)
+    w.close()
+
+
+def read_all_then_report(r: Any, w: Any) -> None:
+    """Receive messages until EOF and report what arrived on ``w``."""
+    adopt(r, w)
+    got = [m for m in r]
+    w.put(got, timeout=WAIT)
+    r.close()
+    w.close()
+
+
+def put_then_hang(w: Any, nbytes: int, ready: Any) -> None:
+    """Send the first ``nbytes`` of a 4 MiB message, then wait to be killed."""
+    adopt(w, ready)
+    fd = w.fileno()
+    os.set_blocking(fd, True)
+    header = struct.pack("<Q", 4 * MiB)
+    data = (header + payload(0, 4 * MiB))[:nbytes]
+    os.write(fd, data)
+    ready.put("sent", timeout=WAIT)
+    signal.pause()
+
+
+def idle(w: Any, ready: Any) -> None:
+    adopt(w, ready)
+    ready.put("idle", timeout=WAIT)
+    signal.pause()
+
+
+def close_reader(r: Any) -> None:
+    adopt(r)
+    r.close()
