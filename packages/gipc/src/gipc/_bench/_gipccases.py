@@ -103,13 +103,14 @@ def _ignore(pid: int) -> None:
     pass
 
 
-def stream(raw: bool, count: int, size: int, watch: Watch = _ignore) -> Result:
+def stream(raw: bool, count: int, size: int, watch: Watch = _ignore, method: str | None = None) -> Result:
     """Time ``count`` messages of ``size`` bytes sent by a child to this process.
 
-    ``watch`` is told each child's pid, so the harness can kill a stuck trial.
+    ``watch`` is told each child's pid, so the harness can kill a stuck trial;
+    ``method`` is the child's start method (``None``: the default).
     """
     with _pipe(raw) as (reader, writer), gipc.pipe() as (go_r, go_w):
-        p = _start(_sender, (go_r, writer, count, size))
+        p = _start(_sender, (go_r, writer, count, size), method)
         watch(p.pid)
         base = mem_baseline()
         go_w.put(True)
@@ -134,10 +135,10 @@ def _echo(end: Any) -> None:
     end.close()
 
 
-def roundtrip(count: int, watch: Watch = _ignore) -> Result:
+def roundtrip(count: int, watch: Watch = _ignore, method: str | None = None) -> Result:
     """Time ``count`` ping-pong round trips of a 1-byte message over a duplex pipe."""
     with gipc.pipe(duplex=True) as (mine, theirs):
-        p = _start(_echo, (theirs,))
+        p = _start(_echo, (theirs,), method)
         watch(p.pid)
         mine.put(b"w")
         mine.get()

@@ -36,7 +36,7 @@ def _streams(size: int, count: int, scale: int, legacy: Legacy | None) -> Trials
 
     def gipc(raw: bool) -> Trial:
         def trial(dog: Watchdog) -> dict[str, Any]:
-            out = _gipccases.stream(raw, count, size, dog.watch)
+            out = _gipccases.stream(raw, count, size, dog.watch, _rawpipes.METHOD)
             return {**out, "count": count * scale}
 
         return trial
@@ -100,7 +100,7 @@ def roundtrips(preset: Preset, legacy: Legacy | None) -> list[Case]:
     """Ping-pong round trips per second over a duplex channel."""
     n = preset.roundtrips
     trials: Trials = {
-        "gipc duplex": lambda dog: _gipccases.roundtrip(n, dog.watch),
+        "gipc duplex": lambda dog: _gipccases.roundtrip(n, dog.watch, _rawpipes.METHOD),
         "mp.Pipe duplex": lambda dog: _rawpipes.mp_roundtrip(n, dog.watch),
     }
     if legacy is not None:

@@ -1,8 +1,10 @@
 """The non-gipc pipe competitors: ``multiprocessing.Pipe`` and a plain ``os.pipe`` loop.
 
 Their children are module-level functions, started through the ``fork``
-context: a raw descriptor only reaches a child by inheritance. Each child
-sends its own peak extra memory as a last 8-byte message.
+context: a raw descriptor only reaches a child by inheritance. gipc's pipe
+children use the same method (:data:`METHOD`), so that what differs between
+competitors is the channel, never the process behind it. Each child sends its
+own peak extra memory as a last 8-byte message.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ _CHUNK = 1 << 16
 _HEADER = struct.Struct("<I")
 
 
+METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+"""Start method of every pipe section's children (the default where there is no fork)."""
+
+
 def _ctx() -> Any:
-    return multiprocessing.get_context("fork")
+    return multiprocessing.get_context(METHOD)
 
 
 def max_pipe_size(fd: int) -> None:

@@ -27,6 +27,7 @@ class Preset:
     cpu_tasks_per_worker: int
     cpu_loops: int
     trial_limit: float = 120.0
+    warmup: bool = True
 
 
 KIB = 1024
@@ -70,6 +71,7 @@ PRESETS = {
         cpu_tasks_per_worker=1,
         cpu_loops=2_000,
         trial_limit=60.0,
+        warmup=False,
     ),
 }
 
@@ -182,7 +184,7 @@ def alternate(case: Case, trials: dict[str, Trial], preset: Preset) -> Case:
     from the rest of the case with its error recorded.
     """
     live = dict(trials)
-    for rep in range(preset.reps + 1):
+    for rep in range(0 if preset.warmup else 1, preset.reps + 1):
         names = list(live)
         shift = rep % len(names) if names else 0
         for name in names[shift:] + names[:shift]:
