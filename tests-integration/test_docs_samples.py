@@ -9,6 +9,10 @@ excluded):
   (``highlight_language`` in ``docs/conf.py``), unless a ``.. highlight::``
   directive earlier in the file set another language.
 
+The docstrings that the API reference and the architecture page include (the
+public modules' objects, and the modules named by ``.. automodule::`` in the
+pages) are searched the same way: a sample in a docstring runs too.
+
 Shell commands, output and other text go in ``.. code-block:: console`` /
 ``text`` / ``toml`` blocks, which are not run. A Python fragment that cannot
 run on its own (a signature, an excerpt) starts with the line
@@ -34,6 +38,8 @@ so the samples also run on the loop backend the suite runs on.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import re
 import signal
@@ -48,6 +54,8 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 PYTHON_LANGS = frozenset({"python", "python3", "py", "py3"})
 NOT_RUN = "# not run:"
 SAMPLE_TIMEOUT = 90.0
+# The modules whose __all__ the API reference documents (docs/conf.py).
+API_MODULES = ("gipc_transport", "gipc_transport.lowlevel", "gipc_process", "gipc", "gipc.gipc")
 FORCE_METHOD = 'import multiprocessing; multiprocessing.set_start_method({!r}, force=True)\n'
 # None: the interpreter's default start method.
 START_METHODS = (os.environ.get("GIPC_TEST_START_METHOD"),) if os.environ.get("GIPC_TEST_START_METHOD") else (
@@ -138,13 +146,41 @@ def extract(text: str, path: str = "<rst>") -> list[Sample]:
     return samples
 
 
+def _pages() -> list[Path]:
+    skip = ("_build", "_generated")
+    return [p for p in sorted(DOCS.rglob("*.rst")) if p.relative_to(DOCS).parts[0] not in skip]
+
+
+def _docstrings() -> dict[str, str]:
+    """``{qualified name: docstring}`` of what the docs include from the code."""
+    names = set(API_MODULES)
+    for page in _pages():
+        names.update(re.findall(r"^\s*\.\.\s+automodule::\s*(\S+)", page.read_text(encoding="utf-8"), re.M))
+    docs: dict[str, str] = {}
+    for modname in sorted(names):
+        module = importlib.import_module(modname)
+        docs[modname] = inspect.getdoc(module) or ""
+        if modname not in API_MODULES:
+            continue  # the architecture page includes module docstrings only
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            docs[f"{modname}.{name}"] = inspect.getdoc(obj) or ""
+            if inspect.isclass(obj):
+                for attr, member in vars(obj).items():
+                    doc = inspect.getdoc(member) if not attr.startswith("__") else None
+                    if doc:
+                        docs[f"{modname}.{name}.{attr}"] = doc
+    return docs
+
+
 def doc_samples() -> list[Sample]:
     found: list[Sample] = []
-    for rst in sorted(DOCS.rglob("*.rst")):
-        rel = rst.relative_to(DOCS)
-        if rel.parts[0] in ("_build", "_generated"):
-            continue
-        found.extend(extract(rst.read_text(encoding="utf-8"), rel.as_posix()))
+    for page in _pages():
+        found.extend(extract(page.read_text(encoding="utf-8"), page.relative_to(DOCS).as_posix()))
+    for qualname, doc in _docstrings().items():
+        found.extend(extract(doc, f"docstring:{qualname}"))
     return found
 
 
@@ -214,6 +250,12 @@ def test_docs_have_samples() -> None:
     pages = {s.path for s in SAMPLES}
     assert {"index.rst", "overview.rst", "quickstart.rst", "usage.rst"} <= pages
     assert sum(s.path == "usage.rst" for s in SAMPLES) >= 10
+
+
+def test_docstrings_are_searched() -> None:
+    docs = _docstrings()
+    assert "gipc_transport.Reader.get" in docs and "gipc_transport._wire" in docs
+    assert all(docs[name] for name in API_MODULES)
 
 
 EXAMPLE_RST = """\
