@@ -103,3 +103,10 @@ def test_an_unknown_start_method_fails_the_verdict() -> None:
     assert field(lines, "fork").startswith("ok: ")
     assert field(lines, "teleport").startswith("FAILED: ValueError")
     assert lines[-1] == "verdict: FAILED, 1 of 2 start methods do not work: teleport"
+
+
+def test_a_loop_backend_gevent_cannot_load_fails_the_verdict() -> None:
+    code, lines = doctor(env={"GEVENT_LOOP": "no-such-loop"})
+    assert code == 1
+    assert field(lines, "loop backend").startswith("FAILED: ImportError")
+    assert lines[-1].startswith("verdict: FAILED, gevent cannot create its event loop")

@@ -117,7 +117,13 @@ def run(methods: Sequence[str] | None = None, timeout: float = DEFAULT_TIMEOUT) 
     print(f"executable    {sys.executable}")
     print(f"gevent        {gevent.__version__}")
     print(f"greenlet      {greenlet.__version__}")
-    print(f"loop backend  {loop_backend()}")
+    try:
+        backend = loop_backend()
+    except Exception as exc:  # noqa: BLE001 - a broken gevent install is a finding, not a crash
+        print(f"loop backend  FAILED: {type(exc).__name__}: {exc}")
+        print("verdict: FAILED, gevent cannot create its event loop (check GEVENT_LOOP and gevent's install)")
+        return 1
+    print(f"loop backend  {backend}")
     print(f"start method  {multiprocessing.get_start_method()} (available: {', '.join(available)})")
     print(f"monkey-patch  {monkey_state()}")
     print(f"pipe capacity {pipe_capacity()}")
