@@ -9,9 +9,11 @@ from gipc_process import Process as Process
 from gipc_process import start_process as start_process
 from gipc_transport import DuplexHandle as DuplexHandle
 from gipc_transport import GIPCBroken as GIPCBroken
+from gipc_transport import GIPCBrokenPipe as GIPCBrokenPipe
 from gipc_transport import GIPCClosed as GIPCClosed
 from gipc_transport import GIPCError as GIPCError
 from gipc_transport import GIPCLocked as GIPCLocked
+from gipc_transport import GIPCMessageTooLarge as GIPCMessageTooLarge
 from gipc_transport import GIPCTimeout as GIPCTimeout
 from gipc_transport import GIPCTruncated as GIPCTruncated
 from gipc_transport import Handle as Handle
@@ -38,9 +40,11 @@ from ._version import __version__ as __version__
 __all__ = (
     "DuplexHandle",
     "GIPCBroken",
+    "GIPCBrokenPipe",
     "GIPCClosed",
     "GIPCError",
     "GIPCLocked",
+    "GIPCMessageTooLarge",
     "GIPCTimeout",
     "GIPCTruncated",
     "Handle",
