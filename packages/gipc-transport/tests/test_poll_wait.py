@@ -1,0 +1,123 @@
+"""poll(), iteration, gevent.select and gevent.wait, finalizers."""
+
+from __future__ import annotations
+
+import gc
+import os
+
+import gevent
+import gevent.select
+import pytest
+
+import gipc_transport
+from gipc_transport import lowlevel
+
+
+def test_poll_false_then_true() -> None:
+    with gipc_transport.pipe() as (r, w):
+        assert r.poll(0) is False
+        assert r.poll(0.02) is False
+        gevent.spawn_later(0.01, w.put, "x")
+        assert r.poll(10) is True
+        assert r.get(timeout=5) == "x"
+        assert r.poll(0) is False
+
+
+def test_poll_sees_messages_already_read_ahead() -> None:
+    with gipc_transport.pipe() as (r, w):
+        for i in range(3):
+            w.put(i)
+        assert r.get(timeout=5) == 0
+        # The other two sit in the read-ahead buffer, not in the pipe.
+        assert gevent.select.select([r], [], [], 0)[0] == []
+        assert r.poll(0) is True
+        assert r.get(timeout=5) == 1
+        assert r.poll(0) is True
+        assert r.get(timeout=5) == 2
+        assert r.poll(0) is False
+
+
+def test_poll_true_at_eof() -> None:
+    with gipc_transport.pipe() as (r, w):
+        w.close()
+        assert r.poll(5) is True
+        with pytest.raises(EOFError):
+            r.get(timeout=5)
+
+
+def test_iteration_until_eof() -> None:
+    with gipc_transport.pipe() as (r, w):
+
+        def produce() -> None:
+            for i in range(100):
+                w.put(i, timeout=5)
+            w.close()
+
+        g = gevent.spawn(produce)
+        assert list(r) == list(range(100))
+        g.get(timeout=5)
+
+
+def test_duplex_iteration_and_poll() -> None:
+    with gipc_transport.pipe(duplex=True) as (a, b):
+        a.put("one")
+        assert b.poll(5)
+        a.put("two")
+        a.close()
+        assert list(b) == ["one", "two"]
+
+
+def test_select_on_fileno() -> None:
+    with gipc_transport.pipe() as (r1, w1), gipc_transport.pipe() as (r2, w2):
+        gevent.spawn_later(0.01, w2.put, "second")
+        ready, _, _ = gevent.select.select([r1, r2], [], [], 10)
+        assert ready == [r2]
+        assert r2.get(timeout=5) == "second"
+        _, writable, _ = gevent.select.select([], [w1], [], 10)
+        assert writable == [w1]
+
+
+def test_gevent_wait_returns_ready_handles() -> None:
+    with gipc_transport.pipe() as (r1, w1), gipc_transport.pipe(duplex=True) as (a, b):
+        assert gevent.wait([r1, b], timeout=0.02) == []
+        gevent.spawn_later(0.01, a.put, "to b")
+        ready = gevent.wait([r1, b], timeout=10, count=1)
+        assert ready == [b]
+        assert b.get(timeout=5) == "to b"
+        w1.put(1)
+        w1.put(2)
+        assert gevent.wait([r1], timeout=10) == [r1]
+        assert r1.get(timeout=5) == 1
+        # The second message is buffered already: wait must not block on the fd.
+        assert gevent.wait([r1], timeout=10) == [r1]
+        assert r1.get(timeout=5) == 2
+
+
+def test_dropped_handles_release_their_descriptors() -> None:
+    before = set(os.listdir("/proc/self/fd"))
+    r, w = gipc_transport.pipe()
+    a, b = gipc_transport.pipe(duplex=True)
+    assert len(set(os.listdir("/proc/self/fd")) - before) == 6
+    assert len(lowlevel.live_handles()) == 6
+    del r, w, a, b
+    gc.collect()
+    assert set(os.listdir("/proc/self/fd")) - before == set()
+    assert lowlevel.live_handles() == []
+
+
+def test_finalizer_in_a_forked_child_leaves_parent_descriptor_alone() -> None:
+    with gipc_transport.pipe() as (r, w):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            code = 1
+            try:
+                # Not adopted: dropping the inherited objects must not close anything.
+                del r, w
+                gc.collect()
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        w.put("still open")
+        assert r.get(timeout=5) == "still open"
