@@ -1,0 +1,317 @@
+"""Shared tools of the fault-injection, hygiene and soak tests.
+
+Child targets live here, at module level, so that ``spawn`` and
+``forkserver`` children can import them by name
+(``tests-integration._faults_helpers``). The accounting helpers read
+``/proc`` directly: descriptor and process counts must be exact, so they are
+taken from the kernel, not from gipc's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import gc
+import hashlib
+import os
+import random
+import signal
+import struct
+import sys
+import termios
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import gipc
+import pytest
+
+# Upper bound of every blocking wait in these tests, in seconds. Generous:
+# the machine is shared and spawn children take a while to start.
+WAIT = 60
+
+HEADER = struct.Struct("<Q")
+KIND_SHIFT = 62
+DATA, PICKLE5, BUFFER, RESERVED = 0, 1, 2, 3
+
+
+def frame_header(length: int, kind: int = DATA) -> bytes:
+    """Return a frame header as the wire format of ``gipc_transport._wire`` defines it."""
+    return HEADER.pack((kind << KIND_SHIFT) | length)
+
+
+def make_rng(request: pytest.FixtureRequest, salt: str = "") -> tuple[random.Random, int]:
+    """Return a seeded random generator and its seed; the seed goes into the test report.
+
+    ``GIPC_FAULTS_SEED`` replays a failing run.
+    """
+    seed = int(os.environ.get("GIPC_FAULTS_SEED", "0")) or random.SystemRandom().randrange(1, 2**31)
+    request.node.user_properties.append(("seed", seed))
+    print(f"{request.node.nodeid}{salt}: seed {seed} (replay with GIPC_FAULTS_SEED={seed})")
+    return random.Random(seed), seed
+
+
+def payload(index: int, size: int) -> bytes:
+    """Deterministic content of message ``index``: any corruption or mix-up shows."""
+    head = f"{index:012d}:".encode()
+    block = hashlib.sha256(head).digest() * 64
+    reps, rest = divmod(max(size - len(head), 0), len(block))
+    return head + block * reps + block[:rest]
+
+
+def check_payload(index: int, data: bytes, size: int) -> None:
+    if len(data) != size or data != payload(index, size):
+        raise AssertionError(f"message {index} arrived damaged ({len(data)} bytes, expected {size})")
+
+
+def pipe_fill(fd: int) -> int:
+    """Bytes sitting unread in the pipe behind ``fd`` (``FIONREAD``)."""
+    buf = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, buf)
+    return buf[0]
+
+
+def pipe_capacity(fd: int) -> int:
+    """The size of the pipe buffer behind ``fd`` (``F_GETPIPE_SZ``)."""
+    return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+
+
+# -- accounting -------------------------------------------------------------
+
+
+def open_fds() -> set[int]:
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            os.fstat(int(name))
+        except OSError:
+            continue
+        fds.add(int(name))
+    return fds
+
+
+def helper_pids() -> set[int]:
+    """The forkserver and the resource tracker: multiprocessing keeps them for the whole run."""
+    pids: set[int] = set()
+    try:
+        from multiprocessing import forkserver, resource_tracker
+
+        pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+        if pid:
+            pids.add(pid)
+        pid = getattr(resource_tracker._resource_tracker, "_pid", None)
+        if pid:
+            pids.add(pid)
+    except ImportError:
+        pass
+    return pids
+
+
+def children() -> set[int]:
+    """Pids of the direct children of this process (running or zombie), helpers excluded."""
+    me = os.getpid()
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if int(fields[1]) == me:
+            found.add(int(entry))
+    return found - helper_pids()
+
+
+def rss() -> int:
+    """Resident set size of this process in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def settle(done: Callable[[], bool], seconds: float = WAIT) -> bool:
+    """Let the hub reap children and finalizers run until ``done()``; bounded."""
+    deadline = time.monotonic() + seconds
+    while True:
+        gc.collect()
+        if done():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        gevent.sleep(0.02)
+
+
+class Baseline:
+    """Descriptors and children of this process now, to compare with later."""
+
+    def __init__(self) -> None:
+        gc.collect()
+        self.fds = open_fds()
+        self.children = children()
+        self.rss = rss()
+
+    def assert_back(self, what: str, rss_slack: int | None = None) -> None:
+        """Fail unless descriptors and children returned exactly to the baseline."""
+        settled = settle(lambda: open_fds() == self.fds and children() == self.children)
+        fds, kids = open_fds(), children()
+        assert settled, (
+            f"after {what}: descriptors {len(self.fds)} -> {len(fds)} "
+            f"(extra {sorted(fds - self.fds)}), children {sorted(self.children)} -> {sorted(kids)}"
+        )
+        if rss_slack is not None:
+            grown = rss() - self.rss
+            assert grown <= rss_slack, (
+                f"after {what}: RSS grew by {grown >> 10} KiB (slack {rss_slack >> 10} KiB)"
+            )
+
+
+def finish(p: gipc.Process, exitcode: int | None = 0) -> None:
+    """Join ``p`` within ``WAIT`` seconds and check its exit code; never leave it running."""
+    p.join(WAIT)
+    if p.is_alive():
+        p.kill()
+        p.join(WAIT)
+        pytest.fail(f"{p!r} did not exit within {WAIT} s")
+    if exitcode is not None:
+        assert p.exitcode == exitcode, f"{p!r} exit code {p.exitcode}, expected {exitcode}"
+
+
+def kill_and_reap(p: gipc.Process) -> None:
+    p.kill()
+    p.join(WAIT)
+    assert not p.is_alive(), f"{p!r} survived SIGKILL for {WAIT} s"
+
+
+# -- child targets ----------------------------------------------------------
+
+
+def child_exit(code: int = 0, hard: bool = False) -> None:
+    """Exit with ``code``: normally (``sys.exit``) or at once (``os._exit``), skipping gipc's epilogue."""
+    if hard:
+        os._exit(code)
+    sys.exit(code)
+
+
+def child_echo_once(r: gipc.Reader, w: gipc.Writer) -> None:
+    w.put(r.get())
+
+
+def child_put_then_hang(w: gipc.Writer, messages: list[Any]) -> None:
+    """Put ``messages`` one by one, then wait to be killed (the last put may never finish)."""
+    for m in messages:
+        w.put(m)
+    time.sleep(WAIT)
+
+
+def child_ready_then_put(w: gipc.Writer, messages: list[Any]) -> None:
+    w.put("ready")
+    for m in messages:
+        w.put(m)
+    time.sleep(WAIT)
+
+
+def child_hold_reader(r: gipc.Reader, w: gipc.Writer) -> None:
+    """Keep the reader open without reading; say so; wait to be killed."""
+    w.put("holding")
+    time.sleep(WAIT)
+
+
+def child_put_numbered(w: gipc.Writer, count: int, sizes: list[int]) -> None:
+    for i in range(count):
+        w.put((i, payload(i, sizes[i % len(sizes)])))
+
+
+def child_check_numbered(r: gipc.Reader, report: gipc.Writer, sizes: list[int]) -> None:
+    """Receive numbered messages until EOF, check each, report the indices seen."""
+    seen = []
+    for i, data in r:
+        check_payload(i, data, sizes[i % len(sizes)])
+        seen.append(i)
+    report.put(seen)
+
+
+def _count_signal(counter: list[int]) -> Callable[[int, Any], None]:
+    def handler(signum: int, frame: Any) -> None:
+        counter[0] += 1
+
+    return handler
+
+
+def child_put_under_signals(w: gipc.Writer, size: int, seed: int) -> None:
+    """Put one large message while SIGALRM (timer) and SIGUSR1 (parent) keep interrupting."""
+    counter = [0]
+    signal.signal(signal.SIGALRM, _count_signal(counter))
+    signal.signal(signal.SIGUSR1, _count_signal(counter))
+    data = random.Random(seed).randbytes(size)
+    w.put("ready")
+    signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+    try:
+        w.put(data)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        # The parent may still be signalling: the interpreter's shutdown
+        # restores the default action of handled signals, which for SIGUSR1
+        # is to die.
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    w.put(counter[0])
+
+
+def child_get_under_signals(r: gipc.Reader, w: gipc.Writer) -> None:
+    """Receive one large message while SIGALRM keeps interrupting; report its digest."""
+    counter = [0]
+    signal.signal(signal.SIGALRM, _count_signal(counter))
+    signal.signal(signal.SIGUSR1, _count_signal(counter))
+    w.put("ready")
+    signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+    try:
+        data = r.get()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    w.put((len(data), hashlib.sha256(data).hexdigest(), counter[0]))
+
+
+def child_forged_length_peak_rss(report: gipc.Writer, declared: int, sent: int) -> None:
+    """In a fresh interpreter: receive a frame announcing ``declared`` bytes of which ``sent`` arrive.
+
+    Reports the error the reader raised and how far the peak RSS rose.
+    """
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    r, w = gipc.pipe(encoder=None, decoder=None)
+    outcome = "no error"
+
+    def write() -> None:
+        fd = w.fileno()
+        data = frame_header(declared) + bytes(sent)
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(fd, view)
+            except BlockingIOError:
+                gevent.sleep(0.001)
+                continue
+            view = view[n:]
+        w.close()
+
+    writer = gevent.spawn(write)
+    try:
+        with gevent.Timeout(WAIT):
+            r.get()
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which judges it
+        outcome = f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
+    writer.join(WAIT)
+    r.close()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    report.put((outcome, after - before))
+
+
+def child_relay_pipe(r: gipc.Reader, w: gipc.Writer) -> None:
+    """A child that starts its own child and relays one message through it."""
+    with gipc.pipe() as (r2, w2):
+        p = gipc.start_process(child_echo_once, args=(r, w2))
+        w.put(r2.get())
+        p.join(WAIT)
