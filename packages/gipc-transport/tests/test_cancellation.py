@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 
 import gevent
-import pytest
-
 import gipc_transport
+import pytest
 from gipc_transport import GIPCError, GIPCLocked, GIPCTimeout
 from transport_children import payload
 

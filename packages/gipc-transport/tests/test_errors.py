@@ -7,9 +7,8 @@ import pickle
 import threading
 
 import gevent
-import pytest
-
 import gipc_transport
+import pytest
 from gipc_transport import GIPCBroken, GIPCBrokenPipe, GIPCClosed, GIPCError
 
 

@@ -7,9 +7,8 @@ import os
 
 import gevent
 import gevent.select
-import pytest
-
 import gipc_transport
+import pytest
 from gipc_transport import lowlevel
 
 

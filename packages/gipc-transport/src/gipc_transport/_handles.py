@@ -82,6 +82,7 @@ class Handle:
         self._broken: GIPCBroken | None = None
         self._lock = gevent.lock.Semaphore(1)
         self._watcher: Any = None
+        self._watcher_loop: Any = None
         gevent.os.make_nonblocking(fd)
         self._key = _registry.register(self)
         self._finalizer = weakref.finalize(self, _close_fd, fd, self._legit_pid)
@@ -136,7 +137,7 @@ class Handle:
         """Make the handle usable in a child with a new hub (see ``lowlevel.adopt_in_child``)."""
         self._lock = gevent.lock.Semaphore(1)
         # The watcher belongs to the parent's loop, which the child destroyed.
-        self._watcher = None
+        self._watcher = self._watcher_loop = None
         self._legit_pid = pid
         self._finalizer.detach()
         if not self._closed and self._fd is not None:
@@ -173,9 +174,11 @@ class Handle:
         """Wait until the descriptor is ready for this handle's direction."""
         hub = get_hub()
         w = self._watcher
-        if w is None or w.loop is not hub.loop:
+        # Not every loop backend's watcher tells its loop: remember it.
+        if w is None or self._watcher_loop is not hub.loop:
             assert self._fd is not None
             w = self._watcher = hub.loop.io(self._fd, self._direction)
+            self._watcher_loop = hub.loop
         if deadline is None:
             hub.wait(w)
             return

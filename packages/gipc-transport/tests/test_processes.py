@@ -1,0 +1,238 @@
+"""Across processes: hand-over for every start method, dying peers, fork adoption."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import gevent
+import gipc_transport
+import pytest
+import transport_children as C
+from gipc_transport import GIPCBrokenPipe, GIPCError, GIPCTruncated, lowlevel
+
+WAIT = C.WAIT
+
+
+def start(method: str, target: object, *args: object) -> multiprocessing.process.BaseProcess:
+    """Start a plain multiprocessing child and give up this process's copies of its handles."""
+    handles = lowlevel.find_handles(args)
+    lowlevel.check_transferable(handles)
+    p = multiprocessing.get_context(method).Process(target=target, args=args)
+    p.start()
+    lowlevel.release_transferred(handles)
+    return p
+
+
+def finish(p: multiprocessing.process.BaseProcess, code: int = 0) -> None:
+    p.join(WAIT)
+    assert p.exitcode == code
+    p.close()
+
+
+def kill(p: multiprocessing.process.BaseProcess) -> None:
+    assert p.pid is not None
+    os.kill(p.pid, signal.SIGKILL)
+    finish(p, -signal.SIGKILL)
+
+
+def test_messages_of_all_sizes_from_child(start_method: str) -> None:
+    sizes = [0, 1, 100, 70_000, 4 * 1024 * 1024 + 3, 5, 65536]
+    r, w = gipc_transport.pipe(encoder=None, decoder=None)
+    with r:
+        p = start(start_method, C.send_many, w, sizes)
+        got = list(r)
+        finish(p)
+    assert got == [C.payload(i, s) for i, s in enumerate(sizes)]
+
+
+def test_duplex_echo(start_method: str) -> None:
+    a, b = gipc_transport.pipe(duplex=True)
+    with a:
+        p = start(start_method, C.echo, b, 50)
+        for i in range(50):
+            msg = (i, C.payload(i, 10 if i % 10 else 300_000))
+            a.put(msg, timeout=WAIT)
+            assert a.get(timeout=WAIT) == msg
+        finish(p)
+
+
+def test_handles_carry_read_ahead_and_pending_state(start_method: str) -> None:
+    r, w = gipc_transport.pipe()
+    back_r, back_w = gipc_transport.pipe()
+    with back_r:
+        for i in range(5):
+            w.put(i)
+        assert r.get(timeout=5) == 0  # 1..4 now sit in r's read-ahead buffer
+        # An interrupted put leaves the rest of a large message pending in w.
+        with pytest.raises(gipc_transport.GIPCTimeout):
+            w.put(C.payload(9, 3 * C.MiB), timeout=0.01)
+        p = start(start_method, C.read_all_then_report, r, back_w)
+        # The child reads 1..4 from what r carried; the rest of the big
+        # message goes out from here, where w still lives.
+        w.flush(timeout=WAIT)
+        w.put("last", timeout=WAIT)
+        w.close()
+        got = back_r.get(timeout=WAIT)
+        finish(p)
+    assert got == [1, 2, 3, 4, C.payload(9, 3 * C.MiB), "last"]
+
+
+def test_writer_with_pending_remainder_travels(start_method: str) -> None:
+    r, w = gipc_transport.pipe(encoder=None, decoder=None)
+    with r:
+        with pytest.raises(gipc_transport.GIPCTimeout):
+            w.put(C.payload(1, 3 * C.MiB), timeout=0.01)
+        p = start(start_method, C.send_many, w, [10])
+        got = [r.get(timeout=WAIT), r.get(timeout=WAIT)]
+        with pytest.raises(EOFError):
+            r.get(timeout=WAIT)
+        finish(p)
+    assert got == [C.payload(1, 3 * C.MiB), C.payload(0, 10)]
+
+
+def test_peer_killed_idle_is_eof(start_method: str) -> None:
+    r, w = gipc_transport.pipe()
+    ready_r, ready_w = gipc_transport.pipe()
+    with r, ready_r:
+        p = start(start_method, C.idle, w, ready_w)
+        assert ready_r.get(timeout=WAIT) == "idle"
+        kill(p)
+        with pytest.raises(EOFError):
+            r.get(timeout=WAIT)
+
+
+@pytest.mark.parametrize("cut", [1, 7, 8, 9, 4096, 65536 + 5, 300_000])
+def test_peer_killed_mid_frame_is_truncated(cut: int) -> None:
+    r, w = gipc_transport.pipe(encoder=None, decoder=None)
+    ready_r, ready_w = gipc_transport.pipe()
+    with r, ready_r:
+        p = start("fork", C.put_then_hang, w, cut, ready_w)
+        got = gevent.spawn(r.get, timeout=WAIT)  # the reader is busy while the peer dies
+        assert ready_r.get(timeout=WAIT) == "sent"
+        kill(p)
+        with pytest.raises(GIPCTruncated, match="went away"):
+            got.get(timeout=WAIT)
+        with pytest.raises(GIPCTruncated):
+            r.get(timeout=WAIT)
+
+
+def test_reader_process_gone_is_gipcbrokenpipe(start_method: str) -> None:
+    r, w = gipc_transport.pipe()
+    with w:
+        p = start(start_method, C.close_reader, r)
+        finish(p)
+        with pytest.raises(GIPCBrokenPipe):
+            w.put(b"x" * 1000, timeout=WAIT)
+        with pytest.raises(GIPCBrokenPipe):
+            w.put(1, timeout=WAIT)
+
+
+def test_handle_of_another_process_is_refused() -> None:
+    with gipc_transport.pipe() as (r, w):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            try:
+                w.put(1)
+            except GIPCError:
+                os._exit(0)
+            os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_adopt_in_child_after_hub_replacement_with_busy_parent_state() -> None:
+    """os.fork() from inside a greenlet while other greenlets use handles."""
+    r, w = gipc_transport.pipe()
+    back_r, back_w = gipc_transport.pipe()
+    with r, w, back_r, back_w:
+        blocked = gevent.spawn(r.get)  # holds r's lock and watcher at fork time
+        gevent.sleep(0.01)
+        w.put("for child")
+        blocked.kill()
+        w.put("second")
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            code = 1
+            try:
+                C.adopt(r, back_w)
+                msgs = [r.get(timeout=WAIT), r.get(timeout=WAIT)]
+                back_w.put(msgs, timeout=WAIT)
+                code = 0
+            finally:
+                os._exit(code)
+        w.close()
+        back_w.close()
+        r.close()
+        assert back_r.get(timeout=WAIT) == ["for child", "second"]
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _run(code: str, env: dict[str, str] | None = None) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        env={**os.environ, **(env or {})},
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_import_changes_no_multiprocessing_global() -> None:
+    out = _run(
+        """
+        import copyreg, multiprocessing, multiprocessing.context as ctx, multiprocessing.reduction as red
+        import multiprocessing.process as mpp
+        def snap():
+            return (
+                multiprocessing.get_start_method(allow_none=True),
+                dict(copyreg.dispatch_table),
+                dict(red.ForkingPickler._extra_reducers),
+                dict(vars(multiprocessing.Process)),
+                dict(vars(mpp.BaseProcess)),
+                {n: dict(vars(c)) for n, c in vars(ctx).items() if isinstance(c, type)},
+                ctx._default_context._actual_context,
+            )
+        before = snap()
+        import gipc_transport, gipc_transport.lowlevel
+        assert snap() == before, "import changed a multiprocessing global"
+        print("unchanged")
+        """
+    )
+    assert out.strip() == "unchanged"
+
+
+def test_libuv_loop_roundtrip_with_child() -> None:
+    out = _run(
+        """
+        import multiprocessing, gevent, gipc_transport, transport_children as C
+        from gipc_transport import lowlevel
+        assert "libuv" in type(gevent.get_hub().loop).__module__
+        a, b = gipc_transport.pipe(duplex=True)
+        p = multiprocessing.get_context("fork").Process(target=C.echo, args=(b, 20))
+        p.start()
+        lowlevel.release_transferred(lowlevel.find_handles(b))
+        for i in range(20):
+            m = C.payload(i, 200_000 if i % 5 == 0 else 3)
+            a.put(m, timeout=30)
+            assert a.get(timeout=30) == m
+        try:
+            a.get(timeout=30)
+            raise AssertionError("a stray message after the echoes")
+        except EOFError:
+            pass
+        a.close()
+        p.join(30)
+        assert p.exitcode == 0
+        print("libuv ok")
+        """,
+        env={"GEVENT_LOOP": "libuv", "PYTHONPATH": os.path.dirname(C.__file__)},
+    )
+    assert out.strip() == "libuv ok"
