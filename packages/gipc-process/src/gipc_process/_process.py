@@ -120,7 +120,7 @@ class Process(multiprocessing.process.BaseProcess):
         lowlevel.check_transferable(handles)
         super().start()
         lowlevel.release_transferred(handles)
-        self._exited, self._watcher = _watch.start_watching(self._popen, self)
+        self._watcher = _watch.start_watching(self._popen, self)
 
     def run(self) -> None:
         """Run the target in the child, then close the handles it was given."""
@@ -140,7 +140,7 @@ class Process(multiprocessing.process.BaseProcess):
         """
         self._check_closed()  # type: ignore[attr-defined]
         self._check_parent("join")
-        if self._exited.wait(timeout):
+        if self._watcher.exited.wait(timeout):
             multiprocessing.process._children.discard(self)  # type: ignore[attr-defined]
 
     def _check_parent(self, action: str) -> None:
@@ -155,12 +155,12 @@ class Process(multiprocessing.process.BaseProcess):
     def _poll(self) -> int | None:
         if self._popen is None:
             return None
-        if self._exited.is_set():
+        if self._watcher.exited.is_set():
             code: int | None = self._popen.returncode
             return code
-        code = _watch.collect(self._popen)
+        code = self._popen.poll() if self._popen.method == "forkserver" else _watch.collect(self._popen)
         if code is not None:
-            self._exited.set()
+            self._watcher.mark_exited()
         return code
 
     def is_alive(self) -> bool:

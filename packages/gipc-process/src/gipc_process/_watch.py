@@ -2,16 +2,18 @@
 
 No SIGCHLD handler and no event-loop child watcher are involved: both reap
 with ``waitpid(-1)`` and would steal the exit statuses of children that
-``subprocess`` or plain ``multiprocessing`` started. Instead a greenlet waits
-cooperatively until the child's sentinel becomes readable, then collects the
-status of that one pid. That works the same for ``fork``, ``spawn`` and
-``forkserver`` (whose children are not ours: the forkserver writes their exit
-code to the sentinel).
+``subprocess`` or plain ``multiprocessing`` started. Instead an event-loop I/O
+watcher waits for a descriptor that becomes readable when the child exits,
+then the status of that one pid is collected with ``waitpid(pid, WNOHANG)``.
+The descriptor is a pidfd where the OS has them (Linux 5.3+), else the
+child's sentinel pipe; a ``forkserver`` child is not ours, and the forkserver
+writes its exit code to the sentinel.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import warnings
 import weakref
 from collections.abc import Callable
@@ -19,13 +21,14 @@ from typing import Any
 
 import gevent
 import gevent.event
-import gevent.select
 from gevent import monkey
 
 from ._fork import STATUS
 
 # gevent's patched waitpid only knows children it forked itself.
 _waitpid = monkey.get_original("os", "waitpid")
+_os_close = monkey.get_original("os", "close")
+_poll = monkey.get_original("select", "poll")
 
 #: The exit code reported when another part of the program collected the
 #: child's exit status first (``os.waitpid``) and it cannot be recovered.
@@ -70,44 +73,135 @@ def collect(popen: Any) -> int | None:
 
 def _status_from_sentinel(popen: Any) -> int:
     # Only gipc's fork launcher writes the exit code there (see _fork.py).
-    if popen.method != "fork" or not hasattr(popen, "sentinel"):
-        return LOST_EXITCODE
-    fd = popen.sentinel
+    if popen.method == "fork" and hasattr(popen, "sentinel"):
+        _drain(popen)
+    code: int = getattr(popen, "gipc_status", LOST_EXITCODE)
+    return code
+
+
+def _drain(popen: Any) -> bool:
+    """Read what the fork child wrote to the sentinel; return whether it is at EOF."""
     try:
-        os.set_blocking(fd, False)
-        data = os.read(fd, STATUS.size)
+        data = os.read(popen.sentinel, 64)
+    except BlockingIOError:
+        return False
     except OSError:
-        return LOST_EXITCODE
-    if len(data) != STATUS.size:
-        return LOST_EXITCODE
-    (code,) = STATUS.unpack(data)
-    return int(code)
+        return True
+    if len(data) >= STATUS.size:
+        (popen.gipc_status,) = STATUS.unpack(data[-STATUS.size :])
+    return not data
 
 
-def watch(popen: Any, exited: gevent.event.Event, on_exit: Callable[[], None]) -> None:
-    """Wait cooperatively for the child to exit, collect its status, set ``exited``."""
-    fd = popen.sentinel
-    interval = 0.1
-    backoff = 0.001
-    readable = False
+def _open_pidfd(popen: Any) -> int | None:
+    # A pidfd becomes readable exactly when the process exits (Linux 5.3+):
+    # one wake-up, no early readiness, no sentinel held open by a grandchild.
+    # Forkserver children are reaped by the forkserver, which reports the
+    # status through the sentinel afterwards: wait for that instead.
+    if popen.method == "forkserver" or not hasattr(os, "pidfd_open"):
+        return None
     try:
-        while collect(popen) is None:
-            if not readable:
-                ready, _, _ = gevent.select.select([fd], [], [], interval)
-                readable = bool(ready)
-                interval = min(interval * 2, _SLOWEST_CHECK)
-            else:
-                # Readable but not yet exited: the child wrote its status (or
-                # closed the pipe) and is on its way out.
-                gevent.sleep(backoff)
-                backoff = min(backoff * 2, _SLOWEST_CHECK)
-    finally:
-        exited.set()
-        on_exit()
+        return os.pidfd_open(popen.pid)
+    except OSError:
+        # Old kernel, a sandbox forbidding it, or the child is gone already.
+        return None
 
 
-def start_watching(popen: Any, process: Any) -> tuple[gevent.event.Event, gevent.Greenlet[Any, Any]]:
-    """Spawn the greenlet that watches ``popen``; it keeps only a weak reference to ``process``."""
+class ChildWatcher:
+    """Sets :attr:`exited` once the child's exit status is collected.
+
+    Event-loop watchers with callbacks, no greenlet: starting a child costs
+    little, and the parent touches little memory while the child runs (after
+    fork every page written is copied).
+    """
+
+    def __init__(self, popen: Any, on_exit: Callable[[], None]) -> None:
+        self.popen = popen
+        self.exited = gevent.event.Event()
+        self._on_exit = on_exit
+        self._loop = gevent.get_hub().loop
+        self._pidfd = _open_pidfd(popen)
+        # gipc's fork children write their exit code to the sentinel just
+        # before exiting; reading it makes the next readiness the end of the
+        # pipe, which comes with the exit itself.
+        self._drains = self._pidfd is None and popen.method == "fork"
+        if self._drains:
+            os.set_blocking(popen.sentinel, False)
+        fd = popen.sentinel if self._pidfd is None else self._pidfd
+        self._io: Any = self._loop.io(fd, 1)
+        self._timer: Any = None
+        self._interval = 0.1
+        self._io.start(self._readable)
+        if self._pidfd is None and popen.method != "forkserver":
+            # The sentinel may stay open after the exit (a grandchild
+            # inherited it): check the pid now and then regardless.
+            self._arm_timer(self._interval)
+
+    def _arm_timer(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.close()
+        self._timer = self._loop.timer(seconds)
+        self._timer.start(self._check)
+
+    def _readable(self) -> None:
+        if self._drains and not _drain(self.popen):
+            return  # the status arrived; the exit follows
+        self._io.stop()
+        self._check(soon=True)
+
+    def _check(self, soon: bool = False) -> None:
+        if self.exited.is_set():
+            return self.close()
+        if self.popen.method == "forkserver":
+            code = _read_forkserver_status(self.popen)
+        else:
+            code = collect(self.popen)
+        if code is not None:
+            self.mark_exited()
+            return None
+        if soon:
+            # Readiness came with (or just before) the exit: retry quickly.
+            self._arm_timer(0.0005)
+        else:
+            self._interval = min(self._interval * 2, _SLOWEST_CHECK)
+            self._arm_timer(self._interval)
+        return None
+
+    def mark_exited(self) -> None:
+        """Record that the status is collected; wake joiners; release the watchers."""
+        if self.exited.is_set():
+            return
+        self.exited.set()
+        self.close()
+        self._on_exit()
+
+    def close(self) -> None:
+        self._io.close()
+        if self._timer is not None:
+            self._timer.close()
+        if self._pidfd is not None:
+            pidfd, self._pidfd = self._pidfd, None
+            _os_close(pidfd)
+
+
+def _read_forkserver_status(popen: Any) -> int | None:
+    if popen.returncode is None:
+        from multiprocessing import forkserver
+
+        poller = _poll()
+        poller.register(popen.sentinel, select.POLLIN)
+        if not poller.poll(0):
+            return None
+        try:
+            popen.returncode = forkserver.read_signed(popen.sentinel)
+        except (OSError, EOFError):
+            # As multiprocessing does: the forkserver itself went away.
+            popen.returncode = 255
+    code: int = popen.returncode
+    return code
+
+
+def start_watching(popen: Any, process: Any) -> ChildWatcher:
+    """Start watching ``popen``; keep only a weak reference to ``process``."""
     ref = weakref.ref(process)
 
     def forget() -> None:
@@ -119,5 +213,4 @@ def start_watching(popen: Any, process: Any) -> tuple[gevent.event.Event, gevent
         if proc is not None:
             multiprocessing.process._children.discard(proc)  # type: ignore[attr-defined]
 
-    exited = gevent.event.Event()
-    return exited, gevent.spawn(watch, popen, exited, forget)
+    return ChildWatcher(popen, forget)
