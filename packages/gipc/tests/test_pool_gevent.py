@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,73 @@ def test_in_a_fresh_interpreter(tmp_path: Path, patched: str, loop: str, start_m
         assert "libuv" in proc.stdout
     elif loop == "libev-cffi":
         assert "libev.corecffi" in proc.stdout
+
+
+def test_result_from_another_thread_uses_the_standard_wait() -> None:
+    got: list[Any] = []
+    with gipc.ProcessPool(1) as pool:
+        fut = pool.submit(slow, "x")
+        t = threading.Thread(target=lambda: got.append(fut.result(timeout=60)))
+        t.start()
+        assert fut.result(timeout=60) == "x"
+        t.join(60)
+    assert got == ["x"]
+
+
+def test_shutdown_from_a_done_callback_does_not_deadlock() -> None:
+    pool = gipc.ProcessPool(1)
+    fut = pool.submit(square, 3)
+    fut.add_done_callback(lambda f: pool.shutdown(wait=True))
+    assert fut.result(timeout=60) == 9
+    with gevent.Timeout(60):
+        pool.shutdown(wait=True)
+    assert not pool._workers
+
+
+_EXIT_SCRIPT = textwrap.dedent(
+    """
+    import os
+    import sys
+
+    import gevent
+
+    import gipc
+
+
+    def slow_write(path):
+        gevent.sleep(0.5)
+        with open(path, "w") as f:
+            f.write("done")
+        return os.getpid()
+
+
+    if __name__ == "__main__":
+        pool = gipc.ProcessPool(1)
+        worker = pool.submit(os.getpid).result(timeout=60)
+        print(worker, flush=True)
+        pool.submit(slow_write, sys.argv[1])
+        # No shutdown: the interpreter exits with the task still running.
+    """
+)
+
+
+def test_interpreter_exit_finishes_pending_tasks_and_reaps_workers(tmp_path: Path) -> None:
+    script = tmp_path / "exit_script.py"
+    script.write_text(_EXIT_SCRIPT)
+    marker = tmp_path / "marker"
+    proc = subprocess.run(
+        [sys.executable, str(script), str(marker)], capture_output=True, text=True, timeout=100
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert marker.read_text() == "done"
+    worker = int(proc.stdout.split()[0])
+    assert not os.path.exists(f"/proc/{worker}") or _is_zombie_or_gone(worker)
+
+
+def _is_zombie_or_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return True
+    return stat[stat.rfind(")") + 2] == "Z"

@@ -6,7 +6,6 @@ import atexit
 import collections
 import itertools
 import multiprocessing
-import multiprocessing.util  # noqa: F401 - its exit hook must be registered before ours
 import os
 import pickle
 import time
@@ -17,6 +16,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
+import gevent
 import gevent.event
 from gipc_transport import GIPCError
 
@@ -34,6 +34,7 @@ _DEEP = 64
 _TINY = 0.001
 
 _live_pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
+_exit_hook_registered = False
 
 
 class WorkItem:
@@ -216,12 +217,18 @@ class ProcessPool(Executor):
                     item.future.cancel()
             self._pending = collections.deque(i for i in self._pending if i.started)
         self._stop_idle()
-        if wait and os.getpid() == self._pid:
+        if wait and os.getpid() == self._pid and not self._is_own_greenlet():
             try:
                 self._all_exited.wait()
             except BaseException:
                 self._kill_all()
                 raise
+
+    def _is_own_greenlet(self) -> bool:
+        # A done-callback runs in a receiver greenlet: waiting there for every
+        # worker to exit would wait for itself.
+        me = gevent.getcurrent()
+        return any(me in (w.sender, w.receiver, w.watcher) for w in self._workers)
 
     def __enter__(self) -> ProcessPool:
         return self
@@ -263,6 +270,7 @@ class ProcessPool(Executor):
             raise self._broken from exc  # type: ignore[misc]
         self._workers.add(worker)
         self._all_exited.clear()
+        _register_exit_hook()
 
     def _depth(self) -> int:
         return _DEEP if self._ewma is not None and self._ewma < _TINY else _SHALLOW
@@ -411,13 +419,29 @@ def _chunks(items: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[
         yield chunk
 
 
-@atexit.register
-def _kill_leftover_workers() -> None:
-    # Registered after multiprocessing's exit hook, so it runs first: that hook
-    # joins every child, and a worker of a pool never shut down would wait for
-    # tasks forever.
+def _register_exit_hook() -> None:
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        _exit_hook_registered = True
+        atexit.register(_shut_down_pools_at_exit)
+
+
+def _shut_down_pools_at_exit() -> None:
+    # Exit hooks run last registered first. This one is registered once a
+    # worker's pipe exists, so it runs before multiprocessing's hook, which
+    # joins every child (and the workers of a pool never shut down would wait
+    # for tasks forever), and before weakref.finalize's, which closes the
+    # pipes under the pool's feet. Pending tasks finish first, as with
+    # concurrent.futures.
     for pool in list(_live_pools):
-        if pool._pid == os.getpid():
+        if pool._pid != os.getpid():
+            continue
+        if pool._thread != _real_get_ident():
+            pool._kill_all()
+            continue
+        try:
+            pool.shutdown(wait=True)
+        except BaseException:  # noqa: BLE001 - at exit, killing is the only option left
             pool._kill_all()
 
 
