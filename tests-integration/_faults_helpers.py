@@ -56,7 +56,9 @@ def payload(index: int, size: int) -> bytes:
     """Deterministic content of message ``index``: any corruption or mix-up shows."""
     head = f"{index:012d}:".encode()
     block = hashlib.sha256(head).digest() * 64
-    reps, rest = divmod(max(size - len(head), 0), len(block))
+    if size <= len(head):
+        return head[-size:] if size else b""
+    reps, rest = divmod(size - len(head), len(block))
     return head + block * reps + block[:rest]
 
 

@@ -75,7 +75,7 @@ def test_writer_killed_mid_frame_reader_raises_truncated(request: pytest.Fixture
                 with pytest.raises((gipc.GIPCTruncated, EOFError)) as info:
                     while True:
                         got.append(r.get())
-            where = f"iteration {it}, seed {seed}: {len(got)}/{len(prefix)} prefix messages, {in_pipe} B in pipe"
+            where = f"iteration {it}, seed {seed}: {len(got)}/{len(prefix)} messages, {in_pipe} B in pipe"
             assert got == prefix[: len(got)], f"{where}: messages arrived damaged"
             if info.type is EOFError:
                 # Only possible if the kill came before the first byte of a message.
