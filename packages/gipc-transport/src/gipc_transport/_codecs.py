@@ -64,7 +64,10 @@ def encode_default(obj: Any) -> tuple[Segments, int]:
     :returns: the segments (headers and bodies) and the message length.
     """
     tp = type(obj)
+    flags = 0
     if (tp is bytes or tp is bytearray) and len(obj) >= _wire.SMALL:
+        if tp is bytes:
+            flags = _wire.COPIED
         obj = _OutOfBand(obj)
     buffers: list[pickle.PickleBuffer] = []
     stream = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL, buffer_callback=buffers.append)
@@ -74,7 +77,7 @@ def encode_default(obj: Any) -> tuple[Segments, int]:
             return [_wire.header(_wire.DATA, n) + stream], n
         return [_wire.header(_wire.DATA, n), stream], n
     segments: Segments = [
-        _wire.header(_wire.PICKLE5, _wire.COUNT.size + n) + _wire.COUNT.pack(len(buffers)),
+        _wire.header(_wire.PICKLE5, _wire.COUNT.size + n) + _wire.COUNT.pack(len(buffers) | flags),
         stream,
     ]
     total = _wire.COUNT.size + n

@@ -65,8 +65,14 @@ class Reader(Handle):
         self._body_len = 0
         self._body: bytearray | None = None
         self._body_fill = 0
-        # A PICKLE5 message waiting for its buffers: body, count, buffers, size.
-        self._msg: tuple[bytes | bytearray, int, list[Any], int] | None = None
+        # Bodies that are copied when decoded are read into a buffer kept from
+        # message to message: fresh memory is costly (page faults), reused is not.
+        self._scratch: bytearray | None = None
+        self._body_scratch = False
+        self._lent: tuple[bytearray, memoryview] | None = None
+        # A PICKLE5 message waiting for its buffers: body, count, buffers, size,
+        # and whether unpickling copies the buffers.
+        self._msg: tuple[bytes | bytearray, int, list[Any], int, bool] | None = None
         self._links: dict[Callable[[Any], Any], Any] = {}
 
     def get(self, timeout: Any = None) -> Any:
@@ -116,14 +122,33 @@ class Reader(Handle):
                     self._wait(None, "get()")
                 legacy.cancel()
             kind, body, buffers = self._receive(deadline)
+            lent, self._lent = self._lent, None
         finally:
             self._lock.release()
+        if lent is None:
+            return self._decode(kind, body, buffers)
+        try:
+            return self._decode(kind, body, buffers)
+        finally:
+            # Unpickling and bytes() copied what they needed: the buffer can
+            # serve the next message, unless someone still holds a view of it.
+            scratch, view = lent
+            del body, buffers
+            try:
+                view.release()
+            except BufferError:
+                pass
+            else:
+                if self._scratch is None and len(scratch) <= _wire.BODY_MAX_STEP:
+                    self._scratch = scratch
+
+    def _decode(self, kind: int, body: Any, buffers: list[Any]) -> Any:
         if kind == _wire.DATA:
             if self._decoder is default_decoder:
                 return _loads(body)
             # Other decoders get bytes, as in gipc 1.x: the one copy a large
             # message costs, because bytes cannot be read into in place.
-            return self._decoder(bytes(body) if type(body) is bytearray else body)
+            return self._decoder(body if type(body) is bytes else bytes(body))
         if self._decoder is not default_decoder:
             raise GIPCError(
                 f"{self!r} received a message in gipc's out-of-band pickle format, which only "
@@ -225,27 +250,33 @@ class Reader(Handle):
                 if len(body) < _wire.COUNT.size:
                     raise self._break(GIPCBroken(f"corrupt stream on {self!r}: short PICKLE5 frame"))
                 (count,) = _wire.COUNT.unpack_from(body)
+                copies = bool(count & _wire.COPIED)
+                count &= ~_wire.COPIED
                 if count == 0:
                     return kind, body, []
-                self._msg = (body, count, [], len(body))
+                self._msg = (body, count, [], len(body), copies)
                 continue
             if kind != _wire.BUFFER:
                 raise self._break(GIPCBroken(f"corrupt stream on {self!r}: frame kind {kind} in a message"))
-            stream, count, buffers, size = msg
+            stream, count, buffers, size, copies = msg
             buffers.append(body)
             if len(buffers) < count:
-                self._msg = (stream, count, buffers, size + len(body))
+                self._msg = (stream, count, buffers, size + len(body), copies)
                 continue
             self._msg = None
             return _wire.PICKLE5, stream, buffers
 
-    def _frame(self, deadline: float | None) -> tuple[int, bytes | bytearray]:
+    def _frame(self, deadline: float | None) -> tuple[int, Any]:
         """Return the next complete frame, reading as much as it takes."""
         while True:
             if self._body is not None:
                 if self._body_fill == self._body_len:
                     body, self._body = self._body, None
-                    return self._body_kind, body
+                    if not self._body_scratch:
+                        return self._body_kind, body
+                    view = memoryview(body)[: self._body_len]
+                    self._lent = (body, view)
+                    return self._body_kind, view
                 self._fill_body(deadline)
                 continue
             start = self._start
@@ -287,7 +318,17 @@ class Reader(Handle):
     def _begin_body(self, kind: int, n: int) -> None:
         start = self._start + _wire.HEADER_SIZE
         take = min(self._end - start, n)
-        body = bytearray(min(n, max(take, _wire.BODY_START)))
+        size = min(n, max(take, _wire.BODY_START))
+        msg = self._msg
+        reuse = kind == _wire.DATA or (kind == _wire.BUFFER and msg is not None and msg[4])
+        if reuse:
+            body = self._scratch if self._scratch is not None else bytearray(0)
+            self._scratch = None
+            if len(body) < size:
+                body.extend(bytes(size - len(body)))
+        else:
+            body = bytearray(size)
+        self._body_scratch = reuse
         body[:take] = self._view[start : start + take]
         self._start = start + take
         if self._start == self._end:
@@ -300,7 +341,7 @@ class Reader(Handle):
         fill = self._body_fill
         if fill == len(body):
             body.extend(bytes(_wire.next_capacity(fill, self._body_len) - fill))
-        got = self._read_into(memoryview(body)[fill:])
+        got = self._read_into(memoryview(body)[fill : self._body_len])
         if got is None:
             self._wait(deadline, "get()")
         elif got == 0:

@@ -9,8 +9,10 @@ length of the frame body in bytes, its high 2 bits the frame *kind*:
     (with the default codec: a pickle stream).
 ``1`` PICKLE5
     Written by the default codec only. The body is a 4-byte little-endian
-    buffer count ``n`` followed by a pickle protocol 5 stream; the ``n``
-    out-of-band buffers of that stream follow as ``n`` BUFFER frames.
+    buffer count followed by a pickle protocol 5 stream; the ``n`` out-of-band
+    buffers of that stream follow as ``n`` BUFFER frames. The count's high bit
+    is not part of ``n``: it says that unpickling copies the buffers (a
+    top-level ``bytes``), so the reader may read them into a reused buffer.
 ``2`` BUFFER
     The body is one out-of-band buffer of the preceding PICKLE5 frame.
 
@@ -28,6 +30,7 @@ import struct
 HEADER = struct.Struct("<Q")
 HEADER_SIZE = HEADER.size
 COUNT = struct.Struct("<I")
+COPIED = 1 << 31
 
 KIND_SHIFT = 62
 LENGTH_MASK = (1 << KIND_SHIFT) - 1
