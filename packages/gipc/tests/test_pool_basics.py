@@ -176,6 +176,17 @@ def test_failing_initializer_breaks_the_pool() -> None:
         pool.shutdown(wait=True)
 
 
+def test_failing_initializer_breaks_a_pool_that_replaces_workers_after_each_task() -> None:
+    pool = gipc.ProcessPool(1, initializer=raise_value_error, initargs=("bad",), max_tasks_per_worker=1)
+    try:
+        futs = [pool.submit(square, i) for i in range(5)]
+        for f in futs:
+            with pytest.raises(gipc.PoolBroken):
+                f.result(timeout=60)
+    finally:
+        pool.shutdown(wait=True)
+
+
 def test_max_tasks_per_worker_replaces_workers(start_method: str) -> None:
     with gipc.ProcessPool(1, max_tasks_per_worker=2, start_method=start_method) as pool:
         pids = [pool.submit(pid).result(timeout=60) for _ in range(6)]

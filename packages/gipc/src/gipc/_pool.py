@@ -350,11 +350,13 @@ class ProcessPool(Executor):
         self._workers.discard(worker)
         held = list(worker.inflight)
         worker.inflight.clear()
-        if not worker.ready and not worker.stopping and self._broken is None:
-            message = f"a worker process could not start (exit code {exitcode})"
+        if self._broken is None and not worker.ready:
             if worker.init_error is not None:
                 message = f"the pool's initializer raised {worker.init_error!r}"
-            self._break(PoolBroken(message), worker.init_error)
+                self._break(PoolBroken(message), worker.init_error)
+            elif not (self._killed or (self._shutdown and worker.stopping)):
+                message = f"a worker process could not start (exit code {exitcode})"
+                self._break(PoolBroken(message), None)
         if held:
             head, rest = held[0], held[1:]
             if self._broken is not None:
