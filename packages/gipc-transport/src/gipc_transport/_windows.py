@@ -4,6 +4,11 @@ Isolated here because it cannot run on the Linux machines gipc is tested on.
 A C runtime descriptor is turned into its OS handle, which multiprocessing's
 spawning Popen duplicates into the child; the child turns it back into a
 descriptor with the same access mode.
+
+Only the hand-over lives here, and it is untested: no Windows machine runs
+gipc's tests. Cooperative I/O itself is not implemented for Windows
+(gevent cannot watch anonymous pipe handles, and handles make their
+descriptor non-blocking with ``fcntl``), so creating a handle fails there.
 """
 
 from __future__ import annotations
