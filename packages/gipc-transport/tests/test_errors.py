@@ -140,3 +140,30 @@ def test_duplex_closed_twice_is_gipcclosed() -> None:
         a.close()
     with pytest.raises(GIPCClosed):
         a.put(1)
+
+
+def test_broken_pipe_error_carries_epipe_every_time() -> None:
+    import errno
+
+    r, w = gipc_transport.pipe()
+    r.close()
+    for _ in range(2):
+        with pytest.raises(GIPCBrokenPipe) as info:
+            w.put("x")
+        assert info.value.errno == errno.EPIPE
+    w.close()
+
+
+def test_duplex_exit_closes_reader_even_if_writer_is_locked() -> None:
+    h1, h2 = gipc_transport.pipe(duplex=True, encoder=None, decoder=None)
+    g = gevent.spawn(h1.put, b"x" * (4 * 1024 * 1024))
+    gevent.sleep(0.01)
+    with pytest.raises(gipc_transport.GIPCLocked):
+        h1.__exit__(None, None, None)
+    r1, w1 = h1.handles()
+    assert r1.closed and not w1.closed
+    h2.close()
+    with pytest.raises(GIPCBrokenPipe):
+        g.get(timeout=10)
+    h1.close()
+    assert w1.closed

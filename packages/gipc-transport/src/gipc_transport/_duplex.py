@@ -125,10 +125,12 @@ class DuplexHandle:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        # As in gipc 1.x: the reader is closed even if closing the writer
+        # fails (GIPCLocked), and the writer's error is raised afterwards.
         try:
-            self.close()
-        except GIPCClosed:
-            pass
+            self._writer.__exit__(exc_type, exc, tb)
+        finally:
+            self._reader.__exit__(exc_type, exc, tb)
 
     def __repr__(self) -> str:
         return f"<gipc_transport.DuplexHandle reader={self._reader!r} writer={self._writer!r}>"

@@ -106,9 +106,13 @@ class Handle:
 
         :raises GIPCClosed: if the handle was closed before.
         :raises GIPCLocked: if another greenlet is doing I/O on it.
+        :raises GIPCError: if the handle belongs to another process.
         """
         if self._closed:
             raise GIPCClosed(f"{self!r} is closed")
+        if PID[0] != self._legit_pid:
+            # A broken handle can be closed; one of another process cannot.
+            self._validate()
         if not self._lock.acquire(blocking=False):
             raise GIPCLocked(f"can't close {self!r}: another greenlet is doing I/O on it")
         try:
@@ -152,7 +156,7 @@ class Handle:
                 "pass it to the child through start_process() to use it there"
             )
         if self._broken is not None:
-            raise type(self._broken)(str(self._broken))
+            raise type(self._broken)(*self._broken.args)
 
     def _break(self, exc: GIPCError) -> GIPCError:
         """Mark the handle unusable because of ``exc``; return ``exc`` to be raised."""

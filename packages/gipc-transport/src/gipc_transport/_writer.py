@@ -199,7 +199,9 @@ class Writer(Handle):
                 raise
             if isinstance(exc, BrokenPipeError):
                 raise self._break(
-                    GIPCBrokenPipe(f"the reading end of {self!r} was closed: nothing more can be sent")
+                    GIPCBrokenPipe(
+                        errno.EPIPE, f"the reading end of {self!r} was closed: nothing more can be sent"
+                    )
                 ) from None
             if isinstance(exc, OSError) and exc.errno == errno.EBADF:
                 raise GIPCClosed(f"{self!r}: descriptor closed underneath") from None
