@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from os import readv as _readv
 from pickle import loads as _loads
 from typing import Any
 
@@ -69,9 +70,9 @@ class Reader(FrameReader):
         """
         if self._closed or self._broken is not None or _PID[0] != self._legit_pid:
             self._validate()
-        if timeout is None and self._msg is None and self._body is None and not self._lock.locked():
-            # Fast path for a small message already read ahead: no greenlet
-            # switch can happen here, so there is nobody to exclude.
+        while timeout is None and self._msg is None and self._body is None and not self._lock.locked():
+            # Fast path for small messages. It switches greenlets only in
+            # _wait(), under the lock; elsewhere there is nobody to exclude.
             start = self._start
             avail = self._end - start - _HEADER_SIZE
             if avail >= 0:
@@ -85,6 +86,24 @@ class Reader(FrameReader):
                     if self._decoder is default_decoder:
                         return _loads(self._ring[begin : begin + n])
                     return self._decoder(self._view[begin : begin + n].tobytes())
+                break
+            if start != self._end or not self._ring:
+                break
+            # Nothing read ahead: read straight into the empty buffer.
+            try:
+                got = _readv(self._fd, (self._view,))  # type: ignore[arg-type]
+            except BlockingIOError:
+                self._lock.acquire()
+                try:
+                    self._wait(None, "get()")
+                finally:
+                    self._lock.release()
+                continue
+            except OSError:
+                break
+            if not got:
+                break
+            self._start, self._end = 0, got
         deadline, legacy = start_deadline(timeout)
         self._acquire(deadline, "get()")
         try:
