@@ -165,8 +165,15 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
         pytest.fail(f"{request.node.nodeid} leaked:\n  " + "\n  ".join(problems), pytrace=False)
 
 
-@pytest.fixture(params=multiprocessing.get_all_start_methods())
+def _start_methods() -> list[str]:
+    # A run pinned to one start method (GIPC_TEST_START_METHOD) tests only that
+    # one here too, rather than repeating what the other runs test.
+    pinned = os.environ.get("GIPC_TEST_START_METHOD")
+    return [pinned] if pinned else multiprocessing.get_all_start_methods()
+
+
+@pytest.fixture(params=_start_methods())
 def start_method(request: pytest.FixtureRequest) -> str:
-    """Each start method this platform has: fork, spawn, forkserver on Linux."""
+    """Each start method this platform has (fork, spawn, forkserver on Linux), or the pinned one."""
     method: str = request.param
     return method
