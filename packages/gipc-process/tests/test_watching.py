@@ -21,8 +21,10 @@ def _wait_for_word(r: gipc_transport.Reader) -> None:
     r.get(timeout=60)
 
 
-def _exit_on_word(r: gipc_transport.Reader, code: int) -> None:
+def _exit_on_word(r: gipc_transport.Reader, code: int, hard: bool) -> None:
     r.get(timeout=60)
+    if hard:
+        os._exit(code)
     sys.exit(code)
 
 
@@ -36,6 +38,7 @@ def _fork_lingering_grandchild(release: gipc_transport.Reader, report: gipc_tran
     fd = release.fileno()
     pid = os.fork()
     if pid == 0:
+        os.set_blocking(fd, True)
         os.read(fd, 1)
         os._exit(0)
     report.put(pid)
@@ -95,10 +98,13 @@ def test_multiprocessing_pool_works_alongside() -> None:
     assert p.exitcode == 0
 
 
-@pytest.mark.parametrize("method, expected", [("fork", 7), ("spawn", gipc_process.LOST_EXITCODE)])
-def test_status_taken_by_foreign_waitpid_does_not_hang_join(method: str, expected: int) -> None:
+@pytest.mark.parametrize(
+    "method, hard, expected",
+    [("fork", False, 7), ("spawn", False, 7), ("fork", True, gipc_process.LOST_EXITCODE)],
+)
+def test_status_taken_by_foreign_waitpid_does_not_hang_join(method: str, hard: bool, expected: int) -> None:
     with gipc_transport.pipe() as (r, w):
-        p = gipc_process.start_process(_exit_on_word, args=(r, 7), start_method=method)
+        p = gipc_process.start_process(_exit_on_word, args=(r, 7, hard), start_method=method)
         w.put("exit")
         # Blocks the whole thread, so the watcher cannot collect first.
         pid, status = os.waitpid(p.pid, 0)
@@ -106,8 +112,8 @@ def test_status_taken_by_foreign_waitpid_does_not_hang_join(method: str, expecte
         with pytest.warns(gipc_process.StatusLostWarning, match=f"child process {p.pid}"):
             p.join(timeout=60)
     assert not p.is_alive()
-    # fork children also report the code their target exited with through
-    # the sentinel; spawn children cannot, and get the documented stand-in.
+    # Children report the code their target ended with before exiting; one
+    # that leaves through os._exit() cannot, and gets the documented stand-in.
     assert p.exitcode == expected
 
 

@@ -17,6 +17,9 @@ from gipc_transport import Handle, lowlevel
 
 # The OS thread's identity, even when threading is monkey-patched.
 _thread_ident = monkey.get_original("_thread", "get_ident")
+# The raw dispositions: gevent's patched versions treat SIGCHLD specially
+# and would create a hub to do so.
+_signal, _getsignal = monkey.get_original("signal", ["signal", "getsignal"])
 
 # Every catchable signal but SIGPIPE, whose inherited disposition is kept.
 signals_to_reset: list[int] = sorted(
@@ -39,9 +42,9 @@ def reset_signal_handlers() -> None:
     """
     for signum in signals_to_reset:
         try:
-            if signal.getsignal(signum) is signal.SIG_IGN:
+            if _getsignal(signum) is signal.SIG_IGN:
                 continue
-            signal.signal(signum, signal.SIG_DFL)
+            _signal(signum, signal.SIG_DFL)
         except (OSError, ValueError):
             # Signals reserved by the C library (e.g. SIGRTMIN's neighbours).
             pass
@@ -60,7 +63,7 @@ class InheritedHub:
     :meth:`install` runs in the forking thread before the fork, so that even a
     hub created by an ``os.register_at_fork`` hook inside ``os.fork()`` is a
     proper one: the first ``get_hub()`` in the child abandons the inherited
-    loop first.
+    loop first. In the parent, :meth:`uninstall` follows right after the fork.
     """
 
     def __init__(self, hub: Any) -> None:
@@ -75,7 +78,16 @@ class InheritedHub:
             # default loop belongs to another thread here.
             return self._hub_class(default=False)
         self.abandon()
-        return self._hub_class()
+        sigchld = _getsignal(signal.SIGCHLD)
+        hub = self._hub_class()
+        # Recreating libev's default loop installs its SIGCHLD handler, which
+        # reaps every child with waitpid(-1); gevent removes it only the
+        # first time. Give the disposition back: the child's own children
+        # (subprocess, gipc, multiprocessing) must keep their statuses.
+        if sigchld is not None:
+            _signal(signal.SIGCHLD, sigchld)
+        self.uninstall()
+        return hub
 
     def install(self) -> None:
         """Around ``os.fork()``: let hubs created meanwhile go through :meth:`abandon` in the child.
@@ -91,11 +103,14 @@ class InheritedHub:
         _hub_local.set_default_hub_class(self._hub_class)
 
     def abandon(self) -> None:
-        """In the child: free the inherited loop, once; restore gevent's hub class."""
+        """In the child: free the inherited loop, once.
+
+        The child's first hub is still made by :meth:`_make_hub`, which
+        restores gevent's default hub class afterwards.
+        """
         if self._abandoned:
             return
         self._abandoned = True
-        self.uninstall()
         # gevent records the main thread once, at import; after a fork from
         # another thread the forking thread is the process's main thread.
         gevent.hub.MAIN_THREAD_IDENT = _thread_ident()  # type: ignore[attr-defined]

@@ -12,7 +12,6 @@ to from another thread.
 from __future__ import annotations
 
 import os
-import struct
 import sys
 import traceback
 import warnings
@@ -24,7 +23,7 @@ import gevent
 import gevent.hub
 from gevent import monkey
 
-from . import _child
+from . import _child, _status
 
 # The real primitives, also when gevent.monkey has patched them: the fork
 # must happen in a real OS thread, and gevent's fork would watch the child
@@ -34,9 +33,6 @@ _os_fork = monkey.get_original("os", "fork")
 _os_close = monkey.get_original("os", "close")
 _allocate_lock = monkey.get_original("_thread", "allocate_lock")
 
-# The child writes its exit code to the sentinel pipe just before it exits,
-# so that the code survives foreign code reaping the child (see _watch.py).
-STATUS = struct.Struct("<i")
 
 
 def _get_hub_if_exists() -> Any:
@@ -149,10 +145,7 @@ class Popen(popen_fork.Popen):  # type: ignore[misc]
                 traceback.print_exc()
                 sys.stderr.flush()
             finally:
-                try:
-                    os.write(child_w, STATUS.pack(code))
-                except OSError:
-                    pass
+                _status.report(child_w, code)
                 os._exit(code)
 
         try:

@@ -6,12 +6,15 @@ import multiprocessing
 import multiprocessing.context
 import multiprocessing.process
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from gipc_transport import GIPCError, Handle, lowlevel
 
-from . import _child, _fork, _watch
+from multiprocessing import util
+
+from . import _child, _fork, _status, _watch
 
 StartMethod = str | multiprocessing.context.BaseContext
 
@@ -90,6 +93,7 @@ class Process(multiprocessing.process.BaseProcess):
         ctx = _resolve(start_method)
         super().__init__(group, target, name, args, kwargs, daemon=daemon)
         self._gipc_ctx = ctx
+        self._gipc_status: _status.StatusPipe | None = None
         if ctx is not None:
             self._start_method = ctx.get_start_method()
 
@@ -101,7 +105,27 @@ class Process(multiprocessing.process.BaseProcess):
         ctx = process_obj._gipc_ctx or multiprocessing.get_context()
         if ctx.get_start_method() == "fork":
             return _fork.Popen(process_obj)
-        return ctx.Process._Popen(process_obj)  # type: ignore[attr-defined]
+        if ctx.get_start_method() != "spawn" or sys.platform == "win32":
+            return ctx.Process._Popen(process_obj)  # type: ignore[attr-defined]
+        r, w = os.pipe()
+        process_obj._gipc_status = _status.StatusPipe(w)
+        try:
+            popen = ctx.Process._Popen(process_obj)  # type: ignore[attr-defined]
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            process_obj._gipc_status = None
+            os.close(w)
+        popen.gipc_status_fd = r
+        util.Finalize(popen, os.close, (r,))
+        return popen
+
+    def _bootstrap(self, parent_sentinel: int | None = None) -> int:
+        code: int = super()._bootstrap(parent_sentinel)  # type: ignore[misc]
+        if self._gipc_status is not None:
+            _status.report(self._gipc_status.fd, code)
+        return code
 
     def start(self) -> None:
         """Start the child; hand it the gipc handles in ``args`` and ``kwargs``.

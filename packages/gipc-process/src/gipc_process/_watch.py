@@ -23,7 +23,7 @@ import gevent
 import gevent.event
 from gevent import monkey
 
-from ._fork import STATUS
+from . import _status
 
 # gevent's patched waitpid only knows children it forked itself.
 _waitpid = monkey.get_original("os", "waitpid")
@@ -56,25 +56,28 @@ def collect(popen: Any) -> int | None:
     try:
         pid, status = _waitpid(popen.pid, os.WNOHANG)
     except ChildProcessError:
-        code = _status_from_sentinel(popen)
+        code = popen.returncode = _status_from_sentinel(popen)
         warnings.warn(
             f"the exit status of child process {popen.pid} was collected by other code "
             f"(os.waitpid() or a SIGCHLD handler); its exitcode is reported as {code}",
             StatusLostWarning,
             stacklevel=2,
         )
-    else:
-        if pid == 0:
-            return None
-        code = os.waitstatus_to_exitcode(status)
-    popen.returncode = code
+        return code
+    if pid == 0:
+        return None
+    code = popen.returncode = os.waitstatus_to_exitcode(status)
     return code
 
 
 def _status_from_sentinel(popen: Any) -> int:
-    # Only gipc's fork launcher writes the exit code there (see _fork.py).
-    if popen.method == "fork" and hasattr(popen, "sentinel"):
+    # What the child reported before exiting (see _status.py), if anything.
+    if popen.method == "fork":
         _drain(popen)
+    elif getattr(popen, "gipc_status_fd", None) is not None:
+        reported = _status.read_reported(popen.gipc_status_fd)
+        if reported is not None:
+            popen.gipc_status = reported
     code: int = getattr(popen, "gipc_status", LOST_EXITCODE)
     return code
 
@@ -87,8 +90,8 @@ def _drain(popen: Any) -> bool:
         return False
     except OSError:
         return True
-    if len(data) >= STATUS.size:
-        (popen.gipc_status,) = STATUS.unpack(data[-STATUS.size :])
+    if len(data) >= _status.STATUS.size:
+        (popen.gipc_status,) = _status.STATUS.unpack(data[-_status.STATUS.size :])
     return not data
 
 
@@ -151,19 +154,23 @@ class ChildWatcher:
     def _check(self, soon: bool = False) -> None:
         if self.exited.is_set():
             return self.close()
-        if self.popen.method == "forkserver":
-            code = _read_forkserver_status(self.popen)
-        else:
-            code = collect(self.popen)
-        if code is not None:
-            self.mark_exited()
-            return None
-        if soon:
-            # Readiness came with (or just before) the exit: retry quickly.
-            self._arm_timer(0.0005)
-        else:
-            self._interval = min(self._interval * 2, _SLOWEST_CHECK)
-            self._arm_timer(self._interval)
+        try:
+            if self.popen.method == "forkserver":
+                code = _read_forkserver_status(self.popen)
+            else:
+                code = collect(self.popen)
+        finally:
+            # Whatever a warning filter makes of StatusLostWarning, a
+            # collected status must wake the joiners.
+            if self.popen.returncode is not None:
+                self.mark_exited()
+        if code is None:
+            if soon:
+                # Readiness came with (or just before) the exit: retry quickly.
+                self._arm_timer(0.0005)
+            else:
+                self._interval = min(self._interval * 2, _SLOWEST_CHECK)
+                self._arm_timer(self._interval)
         return None
 
     def mark_exited(self) -> None:

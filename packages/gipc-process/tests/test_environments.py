@@ -1,0 +1,172 @@
+"""Every loop backend, with and without monkey-patching, in fresh interpreters."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SCENARIO = textwrap.dedent(
+    """
+    import os, sys, json
+    PATCH, NO_PIDFD = sys.argv[1] == "patch", sys.argv[2] == "nopidfd"
+    if PATCH:
+        from gevent import monkey
+        monkey.patch_all()
+    if NO_PIDFD:
+        # As on a platform without pidfds: the sentinel is all there is.
+        del os.pidfd_open
+    import multiprocessing, subprocess, warnings
+    import gevent
+    import gipc_process, gipc_transport
+
+
+    def grandchild(w):
+        w.put(os.getpid())
+
+    def child(w, method):
+        gevent.sleep(0.01)
+        with gipc_transport.pipe() as (r2, w2):
+            p = gipc_process.start_process(grandchild, args=(w2,), start_method=method)
+            grand = r2.get(timeout=60)
+            p.join(timeout=60)
+        hub = gevent.get_hub()
+        w.put({"grandchild_exitcode": p.exitcode, "grandchild_ok": grand == p.pid,
+               "default_loop": bool(hub.loop.default), "loop": type(hub.loop).__module__,
+               "subprocess": subprocess.run([sys.executable, "-c", "raise SystemExit(4)"]).returncode})
+        sys.exit(11)
+
+    def lingering(release, w):
+        fd = release.fileno()
+        if os.fork() == 0:
+            os.set_blocking(fd, True)
+            os.read(fd, 1)
+            os._exit(0)
+        w.put("forked")
+
+    def run(method):
+        with gipc_transport.pipe() as (r, w):
+            p = gipc_process.start_process(child, args=(w, method), start_method=method)
+            report = r.get(timeout=60)
+            # While the child runs: other children keep their statuses.
+            report["parallel_subprocess"] = subprocess.run(
+                [sys.executable, "-c", "raise SystemExit(3)"]).returncode
+            p.join(timeout=60)
+        report["exitcode"] = p.exitcode
+        return report
+
+    def main():
+        results = {m: run(m) for m in multiprocessing.get_all_start_methods()}
+        mp = multiprocessing.get_context("fork").Process(target=os._exit, args=(5,))
+        mp.start()
+        mp.join(timeout=60)
+        results["mp_exitcode"] = mp.exitcode
+        with gipc_transport.pipe() as (rel_r, rel_w), gipc_transport.pipe() as (r, w):
+            p = gipc_process.start_process(lingering, args=(rel_r, w), start_method="fork")
+            r.get(timeout=60)
+            p.join(timeout=60)
+            results["lingering_alive_after_join"] = p.is_alive()
+        results["parent_loop"] = type(gevent.get_hub().loop).__module__
+        return results
+
+    if __name__ == "__main__":
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", gipc_process.StatusLostWarning)
+            # From a greenlet that is not the main one.
+            results = gevent.spawn(main).get(timeout=100)
+        results["statuses_lost"] = sum(issubclass(w.category, gipc_process.StatusLostWarning) for w in caught)
+        print(json.dumps(results))
+    """
+)
+
+LOOPS = {"libev-cext": "gevent.libev.corecext", "libev-cffi": "gevent.libev.corecffi", "libuv": "gevent.libuv.loop"}
+
+
+@pytest.mark.parametrize("patch", ["patch", "nopatch"])
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_children_grandchildren_and_neighbours(tmp_path: Path, loop: str, patch: str) -> None:
+    script = tmp_path / "scenario.py"
+    script.write_text(SCENARIO)
+    env = dict(os.environ, GEVENT_LOOP=loop)
+    out = subprocess.run(
+        [sys.executable, str(script), patch, "pidfd"], env=env, capture_output=True, text=True, timeout=100
+    )
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout.splitlines()[-1])
+    assert results["parent_loop"] == LOOPS[loop]
+    if patch == "nopatch":
+        assert results["statuses_lost"] == 0
+    # else: gevent's patched subprocess starts libev's SIGCHLD handler, which
+    # reaps every child; the codes then come from what the children reported.
+    assert results["mp_exitcode"] == 5
+    assert results["lingering_alive_after_join"] is False
+    for method in ("fork", "spawn", "forkserver"):
+        report = results[method]
+        assert report == {
+            "grandchild_exitcode": 0,
+            "grandchild_ok": True,
+            "default_loop": True,
+            "loop": LOOPS[loop],
+            "subprocess": 4,
+            "parallel_subprocess": 3,
+            "exitcode": 11,
+        }, method
+
+
+def test_without_pidfd_the_sentinel_and_a_bounded_fallback_do(tmp_path: Path) -> None:
+    script = tmp_path / "scenario.py"
+    script.write_text(SCENARIO)
+    out = subprocess.run(
+        [sys.executable, str(script), "nopatch", "nopidfd"], capture_output=True, text=True, timeout=100
+    )
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout.splitlines()[-1])
+    assert results["lingering_alive_after_join"] is False, "a sentinel held open cannot hang join()"
+    assert [results[m]["exitcode"] for m in ("fork", "spawn", "forkserver")] == [11, 11, 11]
+
+
+UNTOUCHED = textwrap.dedent(
+    """
+    import multiprocessing, multiprocessing.context, multiprocessing.process, os, signal, sys
+    import multiprocessing.popen_fork
+
+    def snapshot():
+        mods = [multiprocessing, multiprocessing.context, multiprocessing.process,
+                multiprocessing.popen_fork, os, signal]
+        return {m.__name__: {k: id(v) for k, v in vars(m).items()} for m in mods}, {
+            s: signal.getsignal(s) for s in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM)}
+
+    def report(w):
+        w.put(MARK)
+
+    MARK = "spawned"
+    if __name__ == "__main__":
+        before = snapshot()
+        import gipc_process, gipc_transport
+        assert snapshot() == before, "importing gipc_process changed multiprocessing, os or signal"
+        assert multiprocessing.get_start_method(allow_none=True) is None
+        multiprocessing.set_start_method(sys.argv[1])
+        MARK = "forked"
+        with gipc_transport.pipe() as (r, w):
+            p = gipc_process.start_process(report, args=(w,))
+            print(r.get(timeout=60))
+            p.join(timeout=60)
+        print(p.exitcode)
+    """
+)
+
+
+@pytest.mark.parametrize("method, mark", [("spawn", "spawned"), ("fork", "forked")])
+def test_import_leaves_multiprocessing_untouched_and_set_start_method_works(
+    tmp_path: Path, method: str, mark: str
+) -> None:
+    script = tmp_path / "untouched.py"
+    script.write_text(UNTOUCHED)
+    out = subprocess.run([sys.executable, str(script), method], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [mark, "0"]
