@@ -84,7 +84,11 @@ SCENARIO = textwrap.dedent(
     """
 )
 
-LOOPS = {"libev-cext": "gevent.libev.corecext", "libev-cffi": "gevent.libev.corecffi", "libuv": "gevent.libuv.loop"}
+LOOPS = {
+    "libev-cext": "gevent.libev.corecext",
+    "libev-cffi": "gevent.libev.corecffi",
+    "libuv": "gevent.libuv.loop",
+}
 
 
 @pytest.mark.parametrize("patch", ["patch", "nopatch"])

@@ -11,10 +11,9 @@ import textwrap
 from pathlib import Path
 
 import gevent
-import pytest
-
 import gipc_process
 import gipc_transport
+import pytest
 from gipc_transport import lowlevel
 
 # Registers an at-fork hook that yields to the hub *before* gipc is imported,
@@ -105,7 +104,8 @@ def test_inherited_greenlets_never_run_in_the_child_even_if_a_fork_hook_yields(t
 
 
 def _report_signals(w: gipc_transport.Writer) -> None:
-    w.put({int(s): signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE, signal.SIGTERM)})
+    signals = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE, signal.SIGTERM)
+    w.put({int(s): signal.getsignal(s) for s in signals})
 
 
 def _python_handler(signum: int, frame: object) -> None:

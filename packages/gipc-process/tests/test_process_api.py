@@ -7,10 +7,9 @@ import os
 import signal
 
 import gevent
-import pytest
-
 import gipc_process
 import gipc_transport
+import pytest
 
 
 def _wait_for_word(r: gipc_transport.Reader) -> None:

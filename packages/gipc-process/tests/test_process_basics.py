@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 
 import gevent
-import pytest
-
 import gipc_process
 import gipc_transport
+import pytest
 
 
 def _send_pid(writer: gipc_transport.Writer) -> None:

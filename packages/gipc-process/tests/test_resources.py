@@ -5,10 +5,9 @@ from __future__ import annotations
 import gc
 import os
 
-import pytest
-
 import gipc_process
 import gipc_transport
+import pytest
 
 
 def _noop() -> None:

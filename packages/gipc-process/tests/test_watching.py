@@ -11,10 +11,9 @@ import time
 import weakref
 
 import gevent
-import pytest
-
 import gipc_process
 import gipc_transport
+import pytest
 
 
 def _wait_for_word(r: gipc_transport.Reader) -> None:

@@ -12,7 +12,6 @@ import gevent
 import gevent._hub_local as _hub_local
 import gevent.hub
 from gevent import monkey
-
 from gipc_transport import Handle, lowlevel
 
 # The OS thread's identity, even when threading is monkey-patched.
@@ -113,7 +112,7 @@ class InheritedHub:
         self._abandoned = True
         # gevent records the main thread once, at import; after a fork from
         # another thread the forking thread is the process's main thread.
-        gevent.hub.MAIN_THREAD_IDENT = _thread_ident()  # type: ignore[attr-defined]
+        gevent.hub.MAIN_THREAD_IDENT = _thread_ident()
         loop = getattr(self._hub, "loop", None)
         if loop is not None:
             try:

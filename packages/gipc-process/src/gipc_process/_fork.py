@@ -29,14 +29,14 @@ from . import _child, _status
 # must happen in a real OS thread, and gevent's fork would watch the child
 # with a SIGCHLD handler that reaps every child of the process.
 _start_new_thread = monkey.get_original("_thread", "start_new_thread")
-_os_fork = monkey.get_original("os", "fork")
+_os_fork: Callable[[], int] = monkey.get_original("os", "fork")
 _os_close = monkey.get_original("os", "close")
 _allocate_lock = monkey.get_original("_thread", "allocate_lock")
 
 
 
 def _get_hub_if_exists() -> Any:
-    return gevent.hub._get_hub()  # type: ignore[attr-defined]
+    return gevent.hub._get_hub()
 
 
 def _fork_quietly() -> int:
@@ -123,7 +123,7 @@ def _kill_and_reap(pid: int) -> None:
         pass
 
 
-class Popen(popen_fork.Popen):  # type: ignore[misc]
+class Popen(popen_fork.Popen):
     """multiprocessing's fork launcher, forking from a fresh thread with a clean child."""
 
     method = "fork"
@@ -156,5 +156,5 @@ class Popen(popen_fork.Popen):  # type: ignore[misc]
             raise
         _os_close(child_w)
         _os_close(child_r)
-        self.finalizer = util.Finalize(self, util.close_fds, (parent_r, parent_w))
+        self.finalizer = util.Finalize(self, util.close_fds, (parent_r, parent_w))  # type: ignore[attr-defined]
         self.sentinel = parent_r

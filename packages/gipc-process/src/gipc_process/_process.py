@@ -8,11 +8,10 @@ import multiprocessing.process
 import os
 import sys
 from collections.abc import Callable, Mapping
+from multiprocessing import util
 from typing import Any
 
 from gipc_transport import GIPCError, Handle, lowlevel
-
-from multiprocessing import util
 
 from . import _child, _fork, _status, _watch
 
@@ -72,6 +71,12 @@ class Process(multiprocessing.process.BaseProcess):
     # Read by multiprocessing's bootstrap in the child, which makes it the
     # child's default start method, as a context's Process class does.
     _start_method: str | None = None
+    _popen: Any
+    _args: tuple[Any, ...]
+    _kwargs: dict[str, Any]
+    _parent_pid: int
+    _closed: bool
+    _watcher: _watch.ChildWatcher
 
     def __init__(
         self,
@@ -98,7 +103,7 @@ class Process(multiprocessing.process.BaseProcess):
             self._start_method = ctx.get_start_method()
 
     def _gipc_handles(self) -> list[Handle]:
-        return lowlevel.find_handles(self._args, self._kwargs)  # type: ignore[attr-defined]
+        return lowlevel.find_handles(self._args, self._kwargs)
 
     @staticmethod
     def _Popen(process_obj: Process) -> Any:
@@ -136,7 +141,7 @@ class Process(multiprocessing.process.BaseProcess):
             another greenlet; no child is created then.
         :raises GIPCClosed: if a handle to hand over is closed.
         """
-        if self._closed:  # type: ignore[attr-defined]
+        if self._closed:
             raise GIPCError(f"{self!r} is closed")
         if self._popen is not None:
             raise GIPCError(f"{self!r} was already started: a process can only be started once")
@@ -170,10 +175,10 @@ class Process(multiprocessing.process.BaseProcess):
     def _check_parent(self, action: str) -> None:
         if self._popen is None:
             raise GIPCError(f"cannot {action} {self!r}: it was never started")
-        if self._parent_pid != os.getpid():  # type: ignore[attr-defined]
+        if self._parent_pid != os.getpid():
             raise GIPCError(
                 f"cannot {action} {self!r} from process {os.getpid()}: "
-                f"only its parent {self._parent_pid} can"  # type: ignore[attr-defined]
+                f"only its parent {self._parent_pid} can"
             )
 
     def _poll(self) -> int | None:
@@ -215,13 +220,15 @@ class Process(multiprocessing.process.BaseProcess):
         """
         if self._popen is not None:
             if self._poll() is None:
-                raise ValueError(f"cannot close {self!r}: it is still running; join() or terminate() it first")
+                raise ValueError(
+                    f"cannot close {self!r}: it is still running; join() or terminate() it first"
+                )
             self._popen.close()
             self._popen = None
         super().close()
 
     def __repr__(self) -> str:
-        if self._closed:  # type: ignore[attr-defined]
+        if self._closed:
             status = "closed"
         elif self._popen is None:
             status = "initial"

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Any
-
 from multiprocessing import reduction
+from typing import Any
 
 STATUS = struct.Struct("<i")
 
