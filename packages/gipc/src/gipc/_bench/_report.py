@@ -171,7 +171,7 @@ def goals_table(found: list[dict[str, Any]]) -> str:
         verdict = "met" if g["met"] else "NOT met"
         lines.append(
             f"  {g['case']:<32} {g['competitor']:<18} vs {g['reference']:<20} "
-            f"{g['ratio']:6.2f}  (goal {'<=' if g['at_most'] else '>='} {g['goal']:.2f}) {verdict}"
+            f"{g['ratio']:6.3g}  (goal {'<=' if g['at_most'] else '>='} {g['goal']:.3g}) {verdict}"
         )
     return "\n".join(lines)
 
