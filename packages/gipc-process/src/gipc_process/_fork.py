@@ -12,6 +12,7 @@ to from another thread.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -117,7 +118,7 @@ def fork_from_fresh_thread(in_child: Callable[[], NoReturn], inherited: _child.I
 
 def _kill_and_reap(pid: int) -> None:
     try:
-        os.kill(pid, 9)
+        os.kill(pid, signal.SIGKILL)
         monkey.get_original("os", "waitpid")(pid, 0)
     except OSError:
         pass
