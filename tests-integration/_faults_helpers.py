@@ -20,6 +20,7 @@ import struct
 import sys
 import termios
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -185,6 +186,34 @@ def kill_and_reap(p: gipc.Process) -> None:
     p.kill()
     p.join(WAIT)
     assert not p.is_alive(), f"{p!r} survived SIGKILL for {WAIT} s"
+
+
+def _run_reporting(report: gipc.Writer, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+    try:
+        fn(*args)
+    except BaseException:  # noqa: BLE001 - the parent reports it as the test's failure
+        report.put(traceback.format_exc())
+    else:
+        report.put(None)
+
+
+def run_isolated(fn: Callable[..., None], *args: Any) -> None:
+    """Run ``fn(*args)`` in a child process; fail with its traceback, or if it hangs.
+
+    A scenario that could leave the event loop unable to wake greenlets up
+    (so that even ``gevent.Timeout`` never fires) runs here: the parent's
+    loop is unaffected and bounds it.
+    """
+    with gipc.pipe() as (r, w):
+        p = gipc.start_process(_run_reporting, args=(w, fn, args))
+        try:
+            outcome = r.get(timeout=WAIT)
+        except (gipc.GIPCTimeout, EOFError) as exc:
+            kill_and_reap(p)
+            pytest.fail(f"{fn.__name__}{args} did not finish within {WAIT} s in a child: {exc!r}")
+        finish(p)
+    if outcome is not None:
+        pytest.fail(f"{fn.__name__}{args} failed in a child:\n{outcome}", pytrace=False)
 
 
 # -- child targets ----------------------------------------------------------

@@ -7,6 +7,11 @@ and a sentinel message sent afterwards arrives intact) or explicitly broken
 (every later call raises a ``GIPCBroken`` that says why). Never garbage,
 never a merged or lost message, never a hang.
 
+The scenarios that interrupt greenlets of one process run in a child
+process (``run_isolated``): should the parent's event loop ever stop waking
+greenlets up, no ``gevent.Timeout`` could end the test, and only a process
+boundary keeps the hang bounded and reported as a failure.
+
 Interruption points come from a seeded random generator (the seed is
 printed; replay with ``GIPC_FAULTS_SEED``): a number of hub iterations to
 let pass, or a deadline of a few hundred microseconds, against messages of
@@ -60,7 +65,12 @@ def interrupt(rng: random.Random, call: Any, kind: str) -> tuple[bool, Any]:
 @pytest.mark.parametrize("kind", KINDS)
 def test_interrupted_put_in_process_then_sentinel(request: pytest.FixtureRequest, kind: str) -> None:
     """A reader greenlet drains the pipe while puts of large messages are interrupted."""
-    rng, seed = H.make_rng(request, kind)
+    _, seed = H.make_rng(request, kind)
+    H.run_isolated(put_in_process_scenario, seed, kind)
+
+
+def put_in_process_scenario(seed: int, kind: str) -> None:
+    rng = random.Random(seed)
     received: list[Any] = []
 
     with gipc.pipe() as (r, w):
@@ -110,7 +120,12 @@ def test_interrupted_put_in_process_then_sentinel(request: pytest.FixtureRequest
 @pytest.mark.parametrize("kind", KINDS)
 def test_interrupted_get_in_process_then_sentinel(request: pytest.FixtureRequest, kind: str) -> None:
     """A writer greenlet sends numbered large messages while gets are interrupted."""
-    rng, seed = H.make_rng(request, kind)
+    _, seed = H.make_rng(request, kind)
+    H.run_isolated(get_in_process_scenario, seed, kind)
+
+
+def get_in_process_scenario(seed: int, kind: str) -> None:
+    rng = random.Random(seed)
     count = 20
 
     with gipc.pipe() as (r, w):
@@ -190,7 +205,12 @@ def test_interrupted_put_to_child_delivers_whole_messages(request: pytest.Fixtur
 
 def test_concurrent_greenlets_with_random_kills_keep_messages_whole(request: pytest.FixtureRequest) -> None:
     """Many writer and reader greenlets on one duplex channel, some killed at random moments."""
-    rng, seed = H.make_rng(request)
+    _, seed = H.make_rng(request)
+    H.run_isolated(concurrent_scenario, seed)
+
+
+def concurrent_scenario(seed: int) -> None:
+    rng = random.Random(seed)
     with gipc.pipe(duplex=True) as (a, b):
         sent_ok: list[int] = []
         got: list[int] = []

@@ -5,8 +5,8 @@ must come back exactly; resident memory may keep a sane slack for
 allocator caches. Counts scale with ``GIPC_STRESS_SCALE`` (a factor, default
 1). ``spawn`` and ``forkserver`` children cost about 0.1 s of CPU each to
 start (a fresh interpreter importing gevent), so under those start methods
-the default run uses a tenth of the children; ``GIPC_STRESS_SCALE=10`` runs
-the full 1,000 there too.
+the default run uses a twentieth of the children (and a quarter of the
+greenlets); ``GIPC_STRESS_SCALE=20`` runs the full counts there too.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ SCALE = float(os.environ.get("GIPC_STRESS_SCALE", "1"))
 MiB = 1024 * 1024
 
 
-def scaled(fork_count: int) -> int:
-    """``fork_count`` for fork children, a tenth for children that start a fresh interpreter."""
-    base = fork_count if multiprocessing.get_start_method() == "fork" else fork_count // 10
+def scaled(fork_count: int, divisor: int = 20) -> int:
+    """``fork_count`` for fork children, less for children that start a fresh interpreter."""
+    base = fork_count if multiprocessing.get_start_method() == "fork" else fork_count // divisor
     return max(1, int(base * SCALE))
 
 
@@ -56,9 +56,10 @@ def test_thousand_short_lived_children_joined_and_not_joined() -> None:
 
 
 def test_hundred_greenlets_each_running_children() -> None:
-    greenlets, rounds = 100, max(1, int((3 if multiprocessing.get_start_method() == "fork" else 1) * SCALE))
+    fork = multiprocessing.get_start_method() == "fork"
+    greenlets, rounds = scaled(100, 4), max(1, int((3 if fork else 1) * SCALE))
     # A fresh interpreter per child: bound how many start at once so that 2 cores are not swamped.
-    gate = gevent.lock.BoundedSemaphore(100 if multiprocessing.get_start_method() == "fork" else 16)
+    gate = gevent.lock.BoundedSemaphore(100 if fork else 16)
     H.finish(gipc.start_process(H.child_exit))
     base = H.Baseline()
     results: list[Any] = []

@@ -174,7 +174,7 @@ def dead_reader(rng: random.Random, t: Tally) -> None:
             assert isinstance(putter.exception, gipc.GIPCBroken) and isinstance(
                 putter.exception, BrokenPipeError
             )
-        t.add(f"dead reader: {type(putter.exception or gipc.GIPCBroken()).__name__}")
+            t.add(f"dead reader: put() raised {type(putter.exception).__name__}")
 
 
 def codec_failures(rng: random.Random, t: Tally) -> None:
