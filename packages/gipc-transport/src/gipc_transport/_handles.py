@@ -160,8 +160,10 @@ class Handle:
 
     def _break(self, exc: GIPCError) -> GIPCError:
         """Mark the handle unusable because of ``exc``; return ``exc`` to be raised."""
+        # A copy that is never raised: the raised one's traceback would keep
+        # the caller's frames (and everything they reference) alive.
         if isinstance(exc, GIPCBroken):
-            self._broken = exc
+            self._broken = type(exc)(*exc.args)
         else:
             self._broken = GIPCBroken(f"{self!r} is broken: {exc}")
         return exc
