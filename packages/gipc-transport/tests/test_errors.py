@@ -167,3 +167,25 @@ def test_duplex_exit_closes_reader_even_if_writer_is_locked() -> None:
         g.get(timeout=10)
     h1.close()
     assert w1.closed
+
+
+def test_broken_handle_keeps_no_caller_frames_alive() -> None:
+    import gc
+    import weakref
+
+    class Marker:
+        pass
+
+    r, w = gipc_transport.pipe()
+    r.close()
+
+    def fail_once() -> weakref.ref[Marker]:
+        marker = Marker()
+        with pytest.raises(GIPCBrokenPipe):
+            w.put(marker)
+        return weakref.ref(marker)
+
+    ref = fail_once()
+    gc.collect()
+    assert ref() is None, "the broken writer keeps the failed call's frame alive"
+    w.close()
