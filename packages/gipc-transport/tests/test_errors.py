@@ -180,9 +180,9 @@ def test_broken_handle_keeps_no_caller_frames_alive() -> None:
     r.close()
 
     def fail_once() -> weakref.ref[Marker]:
-        marker = Marker()
+        marker = Marker()  # referenced only by this frame
         with pytest.raises(GIPCBrokenPipe):
-            w.put(marker)
+            w.put("x")
         return weakref.ref(marker)
 
     ref = fail_once()
