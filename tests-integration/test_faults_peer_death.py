@@ -224,8 +224,8 @@ def test_process_closable_after_its_status_was_stolen(start_method: str, hard: b
 
     A ``forkserver`` child is not ours to reap: the real code (7) arrives
     through the forkserver. A ``fork`` child that exited normally wrote its
-    code to the sentinel: 7 as well. Otherwise the code is lost: 255 and a
-    ``StatusLostWarning``. The process is over either way: ``is_alive()`` is
+    code to the sentinel: 7 as well. Otherwise the code may be lost: then it
+    is 255, with a ``StatusLostWarning``. The process is over either way: ``is_alive()`` is
     false and ``close()`` releases it.
     """
     p = gipc.start_process(H.child_exit, args=(7, hard), start_method=start_method)
@@ -236,14 +236,18 @@ def test_process_closable_after_its_status_was_stolen(start_method: str, hard: b
         expected = 7
     else:
         assert os.waitstatus_to_exitcode(status) == 7
-        expected = 7 if start_method == "fork" and not hard else 255
+        expected = 7 if start_method == "fork" and not hard else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with gevent.Timeout(WAIT, AssertionError("join() hung after a foreign waitpid()")):
             p.join(WAIT)
         assert not p.is_alive()
-        assert p.exitcode == expected
-    if expected == 255:
+        code = p.exitcode
+    if expected is not None:
+        assert code == expected
+    else:
+        assert code in (7, 255), "the real code if gipc could learn it, else 255"
+    if code == 255:
         assert any(str(p.pid) in str(w.message) for w in caught), [str(w.message) for w in caught]
     p.close()
 
