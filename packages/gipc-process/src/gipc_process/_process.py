@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copyreg
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.process
@@ -9,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from multiprocessing import util
-from typing import Any
+from typing import Any, SupportsIndex
 
 from gipc_transport import GIPCError, Handle, lowlevel
 
@@ -110,7 +111,7 @@ class Process(multiprocessing.process.BaseProcess):
         ctx = process_obj._gipc_ctx or multiprocessing.get_context()
         if ctx.get_start_method() == "fork":
             return _fork.Popen(process_obj)
-        if ctx.get_start_method() != "spawn" or sys.platform == "win32":
+        if ctx.get_start_method() != "spawn" or sys.platform == "win32" or not process_obj._gipc_handles():
             return ctx.Process._Popen(process_obj)  # type: ignore[attr-defined]
         r, w = os.pipe()
         process_obj._gipc_status = _status.StatusPipe(w)
@@ -125,6 +126,17 @@ class Process(multiprocessing.process.BaseProcess):
         popen.gipc_status_fd = r
         util.Finalize(popen, os.close, (r,))
         return popen
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        # How the process travels to a spawn or forkserver child. Without
+        # handles there is nothing for gipc to do there: send a plain
+        # multiprocessing process, so that the child need not import gipc
+        # (and gevent) before it runs the target.
+        if self._gipc_status is None and not self._gipc_handles():
+            state = {k: v for k, v in vars(self).items() if not k.startswith("_gipc_")}
+            rebuild = copyreg._reconstructor  # type: ignore[attr-defined]
+            return (rebuild, (multiprocessing.process.BaseProcess, object, None), state)
+        return super().__reduce_ex__(protocol)
 
     def _bootstrap(self, parent_sentinel: int | None = None) -> int:
         code: int = super()._bootstrap(parent_sentinel)  # type: ignore[misc]
