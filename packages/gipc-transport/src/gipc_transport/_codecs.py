@@ -58,24 +58,45 @@ class _OutOfBand:
         return (rebuild, (pickle.PickleBuffer(self.obj),))
 
 
+class _HasBuffers(Exception):
+    """Raised from the pickler: the object has out-of-band buffers after all."""
+
+
+def _refuse_buffers(buffer: pickle.PickleBuffer) -> None:
+    raise _HasBuffers
+
+
+_dumps = pickle.dumps
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_pack_header = _wire.HEADER.pack
+
+
 def encode_default(obj: Any) -> tuple[Segments, int]:
     """Encode ``obj`` with the default codec into frame segments ready for ``writev``.
 
     :returns: the segments (headers and bodies) and the message length.
     """
     tp = type(obj)
-    flags = 0
     if (tp is bytes or tp is bytearray) and len(obj) >= _wire.SMALL:
-        if tp is bytes:
-            flags = _wire.COPIED
-        obj = _OutOfBand(obj)
+        return _encode_out_of_band(_OutOfBand(obj), _wire.COPIED if tp is bytes else 0)
+    try:
+        # Most objects have no out-of-band buffers: pickle them without
+        # collecting any, and start over in the rare case they have some.
+        stream = _dumps(obj, _PROTOCOL, buffer_callback=_refuse_buffers)
+    except _HasBuffers:
+        return _encode_out_of_band(obj, 0)
+    n = len(stream)
+    if n <= _wire.JOIN:
+        return [_pack_header(n) + stream], n
+    return [_pack_header(n), stream], n
+
+
+def _encode_out_of_band(obj: Any, flags: int) -> tuple[Segments, int]:
     buffers: list[pickle.PickleBuffer] = []
-    stream = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL, buffer_callback=buffers.append)
+    stream = _dumps(obj, _PROTOCOL, buffer_callback=buffers.append)
     n = len(stream)
     if not buffers:
-        if n <= _wire.JOIN:
-            return [_wire.header(_wire.DATA, n) + stream], n
-        return [_wire.header(_wire.DATA, n), stream], n
+        return [_pack_header(n), stream], n
     segments: Segments = [
         _wire.header(_wire.PICKLE5, _wire.COUNT.size + n) + _wire.COUNT.pack(len(buffers) | flags),
         stream,

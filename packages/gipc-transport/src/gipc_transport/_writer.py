@@ -57,6 +57,7 @@ class Writer(Handle):
         super().__init__(fd)
         self._encoder = encoder
         self._raw = encoder is raw_codec
+        self._default = encoder is default_encoder
         self._max = max_message_size
         self._pending: Segments = []
         self._grown = False
@@ -96,7 +97,7 @@ class Writer(Handle):
             deadline = None
         else:
             deadline = None if timeout is None else start_deadline(timeout)[0]
-            segments, n = self._encode(obj)
+            segments, n = encode_default(obj) if self._default else self._encode(obj)
             if self._max is not None and n > self._max:
                 raise GIPCMessageTooLarge(
                     f"can't put a message of {n} bytes on {self!r}: max_message_size is {self._max}"
@@ -229,6 +230,7 @@ class Writer(Handle):
     def _restore_state(self, state: dict[str, Any]) -> None:
         self._encoder = state["encoder"]
         self._raw = self._encoder is raw_codec
+        self._default = self._encoder is default_encoder
         self._max = state["max"]
         self._pending = state["pending"]
         self._grown = False
