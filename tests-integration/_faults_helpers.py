@@ -197,20 +197,20 @@ def _run_reporting(report: gipc.Writer, fn: Callable[..., None], args: tuple[Any
         report.put(None)
 
 
-def run_isolated(fn: Callable[..., None], *args: Any) -> None:
+def run_isolated(fn: Callable[..., None], *args: Any, bound: float = WAIT) -> None:
     """Run ``fn(*args)`` in a child process; fail with its traceback, or if it hangs.
 
     A scenario that could leave the event loop unable to wake greenlets up
     (so that even ``gevent.Timeout`` never fires) runs here: the parent's
-    loop is unaffected and bounds it.
+    loop is unaffected and bounds it to ``bound`` seconds.
     """
     with gipc.pipe() as (r, w):
         p = gipc.start_process(_run_reporting, args=(w, fn, args))
         try:
-            outcome = r.get(timeout=WAIT)
+            outcome = r.get(timeout=bound)
         except (gipc.GIPCTimeout, EOFError) as exc:
             kill_and_reap(p)
-            pytest.fail(f"{fn.__name__}{args} did not finish within {WAIT} s in a child: {exc!r}")
+            pytest.fail(f"{fn.__name__}{args} did not finish within {bound} s in a child: {exc!r}")
         finish(p)
     if outcome is not None:
         pytest.fail(f"{fn.__name__}{args} failed in a child:\n{outcome}", pytrace=False)

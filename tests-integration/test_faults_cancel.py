@@ -52,7 +52,10 @@ def interrupt(rng: random.Random, call: Any, kind: str) -> tuple[bool, Any]:
             return False, None
     g = gevent.spawn(call, None)
     for _ in range(rng.randrange(0, 6)):
-        gevent.sleep(0)
+        # On gevent's cffi loops (libuv, libev-cffi) sleep(0) runs callbacks
+        # without polling for I/O: a loop of nothing but sleep(0) and kill()
+        # would starve the writer greenlet for ever. Short timed sleeps poll.
+        gevent.sleep(rng.choice((0, 0, 0.0005)))
     g.kill(block=True, timeout=WAIT)
     assert g.dead
     if g.exception is not None:
@@ -121,7 +124,8 @@ def put_in_process_scenario(seed: int, kind: str) -> None:
 def test_interrupted_get_in_process_then_sentinel(request: pytest.FixtureRequest, kind: str) -> None:
     """A writer greenlet sends numbered large messages while gets are interrupted."""
     _, seed = H.make_rng(request, kind)
-    H.run_isolated(get_in_process_scenario, seed, kind)
+    # The scenario takes a second; the bound only keeps a hang short.
+    H.run_isolated(get_in_process_scenario, seed, kind, bound=20)
 
 
 def get_in_process_scenario(seed: int, kind: str) -> None:
