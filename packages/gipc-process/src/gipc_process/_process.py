@@ -219,9 +219,11 @@ class Process(multiprocessing.process.BaseProcess):
         """The exit code; ``None`` while running, ``-N`` if killed by signal ``N``.
 
         If other code collected the child's exit status first (an
-        ``os.waitpid()`` on it), the code the child passed to ``os._exit`` is
-        reported if gipc saw it (``fork``), else 255; a
-        :class:`~gipc_process.StatusLostWarning` says so.
+        ``os.waitpid()``, or libev's SIGCHLD handler once gevent's child
+        watchers are in use), the code the target ended with is reported as
+        the child told it through a pipe (``fork`` children, and ``spawn``
+        children given gipc handles), else :data:`~gipc_process.LOST_EXITCODE`
+        (255); a :class:`~gipc_process.StatusLostWarning` is issued either way.
         """
         return self._poll()
 
