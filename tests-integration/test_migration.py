@@ -183,3 +183,23 @@ def test_second_start_is_an_error_and_starts_nothing() -> None:
         assert p.pid == pid
         w.close()
         finish(p)
+
+
+def test_follows_set_start_method_at_call_time(start_method: str) -> None:
+    """1.8.0 froze the start method at import; gipc 2 reads it at each call (Python 3.14 sets forkserver)."""
+    previous = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method(start_method, force=True)
+    try:
+        bare = gipc.start_process(exit_with, args=(7,))
+        with gevent.Timeout(WAIT), gipc.pipe() as (r, w), gipc.pipe() as (back_r, back_w):
+            with_handles = gipc.start_process(echo_method, args=(r, back_w))
+            w.put("which method?")
+            assert back_r.get() == ("which method?", start_method)
+    finally:
+        multiprocessing.set_start_method(previous, force=True)
+    finish(bare, 7)
+    finish(with_handles)
+
+
+def echo_method(r: gipc.Reader, w: gipc.Writer) -> None:
+    w.put((r.get(), multiprocessing.get_start_method()))
