@@ -18,6 +18,7 @@ many bytes of the stream made it into the pipe (``FIONREAD``).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import warnings
 from importlib import import_module
@@ -31,6 +32,11 @@ H: Any = import_module("tests-integration._faults_helpers")
 WAIT = H.WAIT
 
 BIG = 3 * 1024 * 1024  # larger than the largest pipe buffer (1 MiB): the writer blocks
+
+# Counts and cut points are read from Linux interfaces: /proc, FIONREAD, F_GETPIPE_SZ.
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="needs Linux's /proc and pipe ioctls"
+)
 
 
 def wait_for_fill(p: gipc.Process, fd: int, fraction: float) -> None:

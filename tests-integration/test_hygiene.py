@@ -13,17 +13,24 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from importlib import import_module
 from typing import Any
 
 import gevent
 import gevent.lock
 import gipc
+import pytest
 
 H: Any = import_module("tests-integration._faults_helpers")
 WAIT = H.WAIT
 SCALE = float(os.environ.get("GIPC_STRESS_SCALE", "1"))
 MiB = 1024 * 1024
+
+# Counts and cut points are read from Linux interfaces: /proc, FIONREAD, F_GETPIPE_SZ.
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="needs Linux's /proc and pipe ioctls"
+)
 
 
 def scaled(fork_count: int, divisor: int = 20) -> int:

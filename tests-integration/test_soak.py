@@ -19,6 +19,7 @@ import os
 import pickle
 import random
 import signal
+import sys
 import time
 import traceback
 from importlib import import_module
@@ -36,6 +37,7 @@ MiB = 1024 * 1024
 pytestmark = [
     pytest.mark.soak,
     pytest.mark.skipif(not SECONDS, reason="opt-in soak test: set GIPC_SOAK_SECONDS to the seconds to run"),
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's /proc for its accounting"),
     pytest.mark.timeout(int(SECONDS) + 300),
 ]
 
