@@ -50,7 +50,8 @@ def test_siblings_pinned_exactly_to_that_version() -> None:
 
 def test_bump_script_moves_every_version_and_pin(tmp_path: Path) -> None:
     copy = tmp_path / "repo"
-    shutil.copytree(ROOT / "packages", copy / "packages", ignore=shutil.ignore_patterns("tests", "*.egg-info"))
+    skip = shutil.ignore_patterns("tests", "*.egg-info")
+    shutil.copytree(ROOT / "packages", copy / "packages", ignore=skip)
     shutil.copytree(ROOT / "scripts", copy / "scripts")
     out = subprocess.run(
         [sys.executable, str(copy / "scripts" / "bump_version.py"), "7.8.9"],
