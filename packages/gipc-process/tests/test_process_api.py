@@ -5,6 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 
 import gevent
 import gipc_process
@@ -119,6 +121,27 @@ def test_start_method_by_name_or_context(method: str) -> None:
             assert r.get(timeout=60) == method
             p.join(timeout=60)
         assert p.exitcode == 0
+
+
+_SPAWNING = [m for m in ("spawn", "forkserver") if m in multiprocessing.get_all_start_methods()]
+
+
+@pytest.mark.parametrize("method", _SPAWNING)
+def test_default_start_method_set_globally_without_handles(method: str) -> None:
+    # set_start_method() is process-wide, so in a fresh interpreter. A child
+    # without handles travels as a plain multiprocessing process, which must
+    # still carry what multiprocessing's bootstrap reads.
+    script = (
+        "import multiprocessing, sys, gipc_process\n"
+        "if __name__ == '__main__':\n"
+        f"    multiprocessing.set_start_method({method!r})\n"
+        "    p = gipc_process.start_process(sys.exit, args=(3,))\n"
+        "    p.join(timeout=60)\n"
+        "    print(p.exitcode)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stderr == ""
+    assert done.stdout.strip() == "3"
 
 
 def test_bad_arguments_are_refused() -> None:

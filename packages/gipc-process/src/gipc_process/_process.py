@@ -134,6 +134,9 @@ class Process(multiprocessing.process.BaseProcess):
         # (and gevent) before it runs the target.
         if self._gipc_status is None and not self._gipc_handles():
             state = {k: v for k, v in vars(self).items() if not k.startswith("_gipc_")}
+            # The class attribute does not travel with vars(); multiprocessing's
+            # bootstrap reads it in the child.
+            state["_start_method"] = self._start_method
             rebuild = copyreg._reconstructor  # type: ignore[attr-defined]
             return (rebuild, (multiprocessing.process.BaseProcess, object, None), state)
         return super().__reduce_ex__(protocol)
