@@ -112,6 +112,15 @@ def test_close_refuses_a_running_child() -> None:
     p.close()
 
 
+def test_exitcode_of_a_closed_process_is_an_error() -> None:
+    p = gipc_process.start_process(_exit_with, args=(5,))
+    p.join(timeout=60)
+    assert p.exitcode == 5
+    p.close()
+    with pytest.raises(ValueError, match="process object is closed"):
+        p.exitcode  # noqa: B018
+
+
 @pytest.mark.parametrize("method", multiprocessing.get_all_start_methods())
 def test_start_method_by_name_or_context(method: str) -> None:
     for choice in (method, multiprocessing.get_context(method)):

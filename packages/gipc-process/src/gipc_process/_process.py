@@ -227,7 +227,10 @@ class Process(multiprocessing.process.BaseProcess):
         the child told it through a pipe (``fork`` children, and ``spawn``
         children given gipc handles), else :data:`~gipc_process.LOST_EXITCODE`
         (255); a :class:`~gipc_process.StatusLostWarning` is issued either way.
+
+        :raises ValueError: if the process was closed, as in multiprocessing.
         """
+        self._check_closed()  # type: ignore[attr-defined]
         return self._poll()
 
     def close(self) -> None:
