@@ -207,6 +207,7 @@ def plot(cases: list[Case], path: str, info: dict[str, Any]) -> None:
     ax.set_yscale("log")
     ax.set_xticks([c.size for c in sized], [c.name for c in sized])
     ticker: Any = importlib.import_module("matplotlib.ticker")
+    ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: f"{y:,.0f}"))
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel("message size (bytes)")
