@@ -128,3 +128,13 @@ def test_plot_needs_matplotlib_or_draws(
     else:
         assert cli(argv) == 0
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_command_line_passes_dash_options_to_the_harness(tmp_path: Path) -> None:
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "gipc", "bench", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "--quick" in proc.stdout

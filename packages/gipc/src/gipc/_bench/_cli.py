@@ -56,7 +56,7 @@ def cli(argv: list[str]) -> int:
         without matplotlib installed (checked before anything runs).
     """
     parser = _parser()
-    # ``python -m gipc bench -- --quick``: the separator gets options past the outer parser.
+    # A leading ``--`` is accepted for scripts written against gipc's first harness.
     args = parser.parse_args(argv[1:] if argv[:1] == ["--"] else argv)
     only = SECTIONS if not args.only else tuple(s.strip() for s in args.only.split(",") if s.strip())
     unknown = sorted(set(only) - set(SECTIONS))
