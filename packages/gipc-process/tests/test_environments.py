@@ -174,3 +174,59 @@ def test_import_leaves_multiprocessing_untouched_and_set_start_method_works(
     out = subprocess.run([sys.executable, str(script), method], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [mark, "0"]
+
+
+OVERLAPPING = textwrap.dedent(
+    """
+    import sys
+    import gevent
+    import gipc_process, gipc_transport
+
+    def echo_until_told(r, w):
+        w.put("ready")
+        r.get(timeout=30)
+
+    def square(w, n):
+        w.put(n * n)
+
+    def one(n):
+        with gipc_transport.pipe() as (r, w):
+            p = gipc_process.start_process(square, args=(w, n), start_method="fork")
+            value = r.get(timeout=30)
+            p.join(timeout=30)
+        return value, p.exitcode
+
+    if __name__ == "__main__":
+        for _ in range(20):
+            # A child forked while an earlier one is watched must not make
+            # the parent miss the earlier one's exit.
+            with gipc_transport.pipe() as (r1, w1), gipc_transport.pipe() as (r2, w2):
+                with gipc_transport.pipe() as (r3, w3):
+                    first = gipc_process.start_process(echo_until_told, args=(r1, w2), start_method="fork")
+                    assert r2.get(timeout=30) == "ready"
+                    second = gipc_process.start_process(square, args=(w3, 3), start_method="fork")
+                    assert r3.get(timeout=30) == 9
+                    second.join(timeout=30)
+                w1.put("go")
+                first.join(timeout=30)
+            assert (first.exitcode, second.exitcode) == (0, 0), (first.exitcode, second.exitcode)
+            # Children forked by several greenlets at once.
+            jobs = [gevent.spawn(one, n) for n in range(6)]
+            gevent.joinall(jobs, timeout=60, raise_error=True)
+            assert [j.value for j in jobs] == [(n * n, 0) for n in range(6)], [j.value for j in jobs]
+        print("ok")
+    """
+)
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_overlapping_fork_children_on_every_loop(tmp_path: Path, loop: str) -> None:
+    # Under libuv, a fork child that freed the inherited loop without
+    # uv_loop_fork() first unregistered the parent's descriptors from the
+    # epoll instance they share: the parent never saw an exit and hung.
+    script = tmp_path / "overlapping.py"
+    script.write_text(OVERLAPPING)
+    env = dict(os.environ, GEVENT_LOOP=loop)
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ok"]

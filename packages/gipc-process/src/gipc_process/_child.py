@@ -116,6 +116,13 @@ class InheritedHub:
         loop = getattr(self._hub, "loop", None)
         if loop is not None:
             try:
+                if type(loop).__module__.startswith("gevent.libuv"):
+                    # libuv's epoll instance (and eventfd) is shared with the
+                    # parent until uv_loop_fork() replaces it: closing the
+                    # loop's handles without that would unregister the
+                    # parent's descriptors from the parent's epoll, so the
+                    # parent would never learn of a sibling's exit.
+                    loop.reinit()
                 loop.destroy()
             except Exception:  # noqa: BLE001 - a half-dead inherited loop is still abandoned
                 pass
