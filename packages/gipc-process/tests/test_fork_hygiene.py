@@ -191,3 +191,58 @@ def test_handle_busy_in_another_greenlet_is_refused_before_any_child_exists(star
         assert not r.closed, "a refused handle stays with the parent"
         w.put("done")
         assert reader.get(timeout=60) == "done"
+
+
+# Python 3.12+ warns when forking a process with more than one thread. gipc
+# forks from a thread of its own: that thread alone must not cause the
+# warning, but other threads must still cause it, as with multiprocessing.
+THREADS_SCRIPT = textwrap.dedent(
+    """
+    import json, multiprocessing, threading, warnings
+    import gipc_process
+
+    def nothing():
+        pass
+
+    def deprecations(start):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            p = start()
+            p.join(timeout=60)
+        assert p.exitcode == 0
+        return sum(issubclass(w.category, DeprecationWarning) for w in caught)
+
+    def gipc_fork():
+        return gipc_process.start_process(nothing, start_method="fork")
+
+    def mp_fork():
+        p = multiprocessing.get_context("fork").Process(target=nothing)
+        p.start()
+        return p
+
+    if __name__ == "__main__":
+        counts = {}
+        for extra in (0, 1, 2):
+            release = threading.Event()
+            threads = [threading.Thread(target=release.wait, args=(60,)) for _ in range(extra)]
+            for t in threads:
+                t.start()
+            counts[extra] = [deprecations(gipc_fork), deprecations(mp_fork)]
+            release.set()
+            for t in threads:
+                t.join(timeout=60)
+        print(json.dumps(counts))
+    """
+)
+
+
+def test_our_fork_thread_alone_causes_no_threads_warning(tmp_path: Path) -> None:
+    # In a fresh interpreter: pytest-timeout's thread method adds a thread here.
+    script = tmp_path / "threads.py"
+    script.write_text(THREADS_SCRIPT)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=100)
+    assert out.returncode == 0, out.stderr
+    counts = json.loads(out.stdout.splitlines()[-1])
+    warns = 1 if sys.version_info >= (3, 12) else 0
+    # [gipc, multiprocessing] deprecation warnings per number of extra threads.
+    assert counts == {"0": [0, 0], "1": [warns, warns], "2": [warns, warns]}

@@ -41,13 +41,13 @@ def _get_hub_if_exists() -> Any:
 
 
 def _fork_quietly() -> int:
-    # Python 3.12+ warns about forking a multi-threaded process. When the only
-    # other thread is the caller's, waiting for us, the warning's premise (a
-    # thread holding a lock the child needs) does not apply; with more threads
-    # it does, and it is left alone.
+    # Python 3.12+ warns about forking a process with more than one thread.
+    # This thread is ours and the caller waits for it: counted without it,
+    # the process warns exactly when os.fork() from the caller would have
+    # (another thread, e.g. pytest-timeout's, may hold a lock the child needs).
     if sys.version_info >= (3, 12) and sys.platform.startswith("linux"):
         try:
-            alone = len(os.listdir("/proc/self/task")) <= 2
+            alone = len(os.listdir("/proc/self/task")) - 1 <= 1
         except OSError:
             alone = False
         if alone:
