@@ -95,14 +95,14 @@ LOOPS = {
 # bound (seen with patch_all under load in CI rehearsals, once without); it
 # passes on most runs, so a strict xfail would fail those. Only a hang is
 # expected: any other failure still fails. Open in issue 8's closing note.
-_LIBUV_PATCH_HANG = pytest.mark.xfail(
+_LIBUV_HANG = pytest.mark.xfail(
     strict=False, raises=subprocess.TimeoutExpired, reason="libuv: intermittent hang (open bug)"
 )
 
 
 @pytest.mark.parametrize("patch", ["patch", "nopatch"])
 @pytest.mark.parametrize(
-    "loop", [pytest.param(name, marks=_LIBUV_PATCH_HANG) if name == "libuv" else name for name in sorted(LOOPS)]
+    "loop", [pytest.param(n, marks=_LIBUV_HANG) if n == "libuv" else n for n in sorted(LOOPS)]
 )
 def test_children_grandchildren_and_neighbours(tmp_path: Path, loop: str, patch: str) -> None:
     script = tmp_path / "scenario.py"
