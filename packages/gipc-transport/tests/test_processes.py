@@ -241,3 +241,38 @@ def test_libuv_loop_roundtrip_with_child() -> None:
         env={"GEVENT_LOOP": "libuv", "PYTHONPATH": os.path.dirname(C.__file__)},
     )
     assert out.strip() == "libuv ok"
+
+
+def _fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def test_forgotten_handle_is_not_closed_by_a_forked_childs_adoption() -> None:
+    """lowlevel.forget: unlisted and still usable here; a child's adoption leaves its fd open."""
+    r, w = gipc_transport.pipe()
+    back_r, back_w = gipc_transport.pipe()
+    with r, w, back_r, back_w:
+        lowlevel.forget(w)
+        lowlevel.forget(w)  # twice is harmless
+        assert w not in lowlevel.live_handles()
+        r_fd, w_fd = r.fileno(), w.fileno()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            code = 1
+            try:
+                C.adopt(back_w)  # r is listed and not kept: closed; w is not listed
+                back_w.put([_fd_open(r_fd), _fd_open(w_fd)], timeout=WAIT)
+                code = 0
+            finally:
+                os._exit(code)
+        back_w.close()
+        assert back_r.get(timeout=WAIT) == [False, True]
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        w.put("still usable")
+        assert r.get(timeout=WAIT) == "still usable"
+    assert w.closed

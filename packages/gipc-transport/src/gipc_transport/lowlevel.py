@@ -13,9 +13,16 @@ from typing import Any
 from ._duplex import iter_handles
 from ._errors import GIPCClosed, GIPCLocked
 from ._handles import Handle
-from ._registry import live_handles
+from ._registry import live_handles, unregister
 
-__all__ = ("live_handles", "find_handles", "check_transferable", "release_transferred", "adopt_in_child")
+__all__ = (
+    "live_handles",
+    "find_handles",
+    "check_transferable",
+    "release_transferred",
+    "adopt_in_child",
+    "forget",
+)
 
 
 def find_handles(*objs: Any) -> list[Handle]:
@@ -62,3 +69,15 @@ def adopt_in_child(keep: Iterable[Handle]) -> None:
                 h._release()
             except (OSError, GIPCClosed):
                 pass
+
+
+def forget(handle: Handle) -> None:
+    """Stop listing ``handle`` among the live handles of this process.
+
+    The handle stays open and usable, and its finalizer still closes it when
+    it is dropped; it is only left out of :func:`live_handles`, so a forked
+    child no longer closes its inherited copy. Forgetting twice is harmless.
+
+    .. versionadded:: 2.0
+    """
+    unregister(handle._key)

@@ -24,6 +24,7 @@ from gipc_transport import Handle as _GIPCHandle
 from gipc_transport import Reader as _GIPCReader
 from gipc_transport import Writer as _GIPCWriter
 from gipc_transport import pipe as pipe
+from gipc_transport.lowlevel import forget as _forget
 from gipc_transport.lowlevel import live_handles as _live_handles
 
 __all__ = (
@@ -72,11 +73,7 @@ def _set_all_handles(handles: list[_GIPCHandle]) -> None:
     1.x programs used this to reset gipc's bookkeeping in tests; there is no
     gipc 2 equivalent, because the registry is weak and needs no resetting.
     """
-    # The one reach into the transport's private registry: 1.x exposed the
-    # registry itself, and lowlevel offers no way to drop an entry.
-    from gipc_transport import _registry
-
     keep = {id(h) for h in handles}
-    for key, h in list(_registry._live.items()):
+    for h in _live_handles():
         if id(h) not in keep:
-            _registry.unregister(key)
+            _forget(h)
