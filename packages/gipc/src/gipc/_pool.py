@@ -2,53 +2,25 @@
 
 from __future__ import annotations
 
-import atexit
 import collections
 import itertools
 import multiprocessing
 import os
 import pickle
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor
 from functools import partial
 from types import TracebackType
 from typing import Any
 
 import gevent
-import gevent.event
-from gipc_transport import GIPCError
 
 from ._pool_child import run_chunk
-from ._pool_worker import Worker
-from ._result import decode_outcome
-from ._result_errors import PoolBroken, PoolClosed, TaskTimeout, WorkerDied
-from ._result_future import Future, _real_get_ident
-
-# Calls a worker may hold at once: two while calls look long (one running, one
-# waiting, so the worker never idles for a round trip), many while they look
-# tiny (batches amortise system calls).
-_SHALLOW = 2
-_DEEP = 64
-_TINY = 0.001
-
-_live_pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
-_exit_hook_registered = False
+from ._pool_core import PoolCore, WorkItem
+from ._result_future import Future
 
 
-class WorkItem:
-    """A submitted call: its future and its pickled ``(fn, args, kwargs)``."""
-
-    __slots__ = ("future", "payload", "started")
-
-    def __init__(self, future: Future, payload: bytes) -> None:
-        self.future = future
-        self.payload = payload
-        self.started = False
-
-
-class ProcessPool(Executor):
+class ProcessPool(PoolCore):
     """Run calls in a pool of child processes, waited on cooperatively.
 
     A :class:`concurrent.futures.Executor`: :meth:`submit` returns a
@@ -101,24 +73,9 @@ class ProcessPool(Executor):
             raise ValueError(f"task_timeout must be greater than 0, not {task_timeout}")
         if start_method is not None:
             multiprocessing.get_context(start_method)
-        self._max_workers = max_workers
-        self._initializer = initializer
-        self._initargs = tuple(initargs)
-        self._start_method = start_method
-        self._max_tasks = max_tasks_per_worker
-        self._task_timeout = task_timeout
-        self._thread = _real_get_ident()
-        self._pid = os.getpid()
-        self._pending: collections.deque[WorkItem] = collections.deque()
-        self._workers: set[Worker] = set()
-        self._names = itertools.count(1)
-        self._shutdown = False
-        self._broken: PoolBroken | None = None
-        self._killed = False
-        self._ewma: float | None = None
-        self._all_exited = gevent.event.Event()
-        self._all_exited.set()
-        _live_pools.add(self)
+        super().__init__(
+            max_workers, initializer, tuple(initargs), start_method, max_tasks_per_worker, task_timeout
+        )
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         """Schedule ``fn(*args, **kwargs)`` in a worker; return its :class:`Future`.
@@ -246,205 +203,10 @@ class ProcessPool(Executor):
         state = "broken" if self._broken else "shut down" if self._shutdown else "running"
         return f"<gipc.ProcessPool max_workers={self._max_workers} workers={len(self._workers)} {state}>"
 
-    # -- scheduling ------------------------------------------------------------
-
-    def _check_usable(self) -> None:
-        if _real_get_ident() != self._thread or os.getpid() != self._pid:
-            raise GIPCError("a ProcessPool can only be used from the thread and process that created it")
-        if self._broken is not None:
-            raise PoolBroken(str(self._broken)) from self._broken.__cause__
-        if self._shutdown:
-            raise PoolClosed("cannot submit tasks to a ProcessPool that is shut down")
-
-    def _spawn_workers(self) -> None:
-        accepting = sum(1 for w in self._workers if w.accepting)
-        while accepting < self._max_workers:
-            self._start_worker()
-            accepting += 1
-
-    def _start_worker(self) -> None:
-        try:
-            worker = Worker(self, f"gipc.ProcessPool-worker-{next(self._names)}")
-        except Exception as exc:
-            self._break(PoolBroken(f"could not start a worker process: {exc}"), exc)
-            raise self._broken from exc  # type: ignore[misc]
-        self._workers.add(worker)
-        self._all_exited.clear()
-        _register_exit_hook()
-
-    def _depth(self) -> int:
-        return _DEEP if self._ewma is not None and self._ewma < _TINY else _SHALLOW
-
-    def _kick(self) -> None:
-        if not self._pending:
-            return
-        depth = self._depth()
-        for w in self._workers:
-            if w.accepting and len(w.inflight) < depth:
-                w.wake.set()
-
-    def _take(self, worker: Worker) -> list[bytes]:
-        """Move calls from the queue to ``worker``; return their payloads."""
-        payloads: list[bytes] = []
-        if worker.accepting:
-            room = self._depth() - len(worker.inflight)
-            if self._max_tasks is not None:
-                room = min(room, self._max_tasks - worker.sent)
-            # An even share of the outstanding calls, so that one worker does
-            # not queue calls that an idle one could run.
-            accepting = [w for w in self._workers if w.accepting]
-            outstanding = len(self._pending) + sum(len(w.inflight) for w in accepting)
-            share = -(-outstanding // max(1, len(accepting)))
-            n = min(room, max(1 if not worker.inflight else 0, share - len(worker.inflight)))
-            was_idle = not worker.inflight
-            pending = self._pending
-            while n > 0 and pending:
-                item = pending.popleft()
-                if not item.started:
-                    if not item.future.set_running_or_notify_cancel():
-                        continue
-                    item.started = True
-                worker.inflight.append(item)
-                payloads.append(item.payload)
-                n -= 1
-            worker.sent += len(payloads)
-            if was_idle and worker.inflight:
-                worker.new_head()
-            if self._max_tasks is not None and worker.sent >= self._max_tasks:
-                worker.retiring = True
-                if not self._shutdown or self._pending:
-                    self._start_worker()
-        if worker.retiring:
-            worker.stopping = True
-        self._stop_idle()
-        return payloads
-
-    def _complete(self, worker: Worker, item: WorkItem, data: bytes) -> None:
-        """An outcome arrived for ``item``, the oldest call ``worker`` held."""
-        now = time.monotonic()
-        took = now - worker.head_since
-        self._ewma = took if self._ewma is None else 0.8 * self._ewma + 0.2 * took
-        worker.new_head()
-        ok, value = decode_outcome(data)
-        if ok:
-            item.future.set_result(value)
-        else:
-            item.future.set_exception(value)
-        self._kick()
-
-    def _undelivered(self, worker: Worker, count: int) -> None:
-        """The last ``count`` calls given to ``worker`` never reached it: queue them again."""
-        worker.stopping = True
-        back = [worker.inflight.pop() for _ in range(min(count, len(worker.inflight)))]
-        self._pending.extendleft(back)
-        worker.new_head()
-        self._kick()
-
-    def _stop_idle(self) -> None:
-        if self._shutdown and not self._pending:
-            for w in self._workers:
-                w.stop()
-
-    def _gone(self, worker: Worker, exitcode: int | None) -> None:
-        """``worker`` exited; settle the calls it held and replace it if needed."""
-        self._workers.discard(worker)
-        held = list(worker.inflight)
-        worker.inflight.clear()
-        if self._broken is None and not worker.ready:
-            if worker.init_error is not None:
-                message = f"the pool's initializer raised {worker.init_error!r}"
-                self._break(PoolBroken(message), worker.init_error)
-            elif not (self._killed or (self._shutdown and worker.stopping)):
-                message = f"a worker process could not start (exit code {exitcode})"
-                self._break(PoolBroken(message), None)
-        if held:
-            head, rest = held[0], held[1:]
-            if self._broken is not None:
-                _fail(head.future, self._broken)
-            elif self._killed:
-                for item in held:
-                    _fail(item.future, WorkerDied("the pool's workers were killed", exitcode))
-                rest = []
-            elif head is worker.timed_out:
-                _fail(head.future, TaskTimeout(f"the task ran longer than {self._task_timeout} seconds"))
-            else:
-                message = f"the worker running the task died (exit code {exitcode})"
-                _fail(head.future, WorkerDied(message, exitcode))
-            self._pending.extendleft(reversed(rest))
-        if self._broken is not None:
-            self._fail_pending(self._broken)
-        elif not self._killed and (not self._shutdown or self._pending):
-            try:
-                self._spawn_workers()
-            except PoolBroken:
-                pass
-        self._kick()
-        self._stop_idle()
-        if not self._workers:
-            self._all_exited.set()
-
-    def _break(self, error: PoolBroken, cause: BaseException | None) -> None:
-        error.__cause__ = cause
-        self._broken = error
-        self._fail_pending(error)
-        for w in list(self._workers):
-            for item in w.inflight:
-                _fail(item.future, error)
-            w.inflight.clear()
-            w.kill()
-
-    def _fail_pending(self, error: BaseException) -> None:
-        while self._pending:
-            item = self._pending.popleft()
-            if item.started or item.future.set_running_or_notify_cancel():
-                _fail(item.future, error)
-
-    def _kill_all(self) -> None:
-        self._shutdown = True
-        self._killed = True
-        while self._pending:
-            item = self._pending.popleft()
-            if not item.future.cancel():
-                _fail(item.future, WorkerDied("the pool was torn down before the task could run"))
-        for w in list(self._workers):
-            w.stopping = True
-            w.kill()
-
-
-def _fail(fut: Future, error: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(error)
-
 
 def _chunks(items: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
     while chunk := list(itertools.islice(items, size)):
         yield chunk
-
-
-def _register_exit_hook() -> None:
-    global _exit_hook_registered
-    if not _exit_hook_registered:
-        _exit_hook_registered = True
-        atexit.register(_shut_down_pools_at_exit)
-
-
-def _shut_down_pools_at_exit() -> None:
-    # Exit hooks run last registered first. This one is registered once a
-    # worker's pipe exists, so it runs before multiprocessing's hook, which
-    # joins every child (and the workers of a pool never shut down would wait
-    # for tasks forever), and before weakref.finalize's, which closes the
-    # pipes under the pool's feet. Pending tasks finish first, as with
-    # concurrent.futures.
-    for pool in list(_live_pools):
-        if pool._pid != os.getpid():
-            continue
-        if pool._thread != _real_get_ident():
-            pool._kill_all()
-            continue
-        try:
-            pool.shutdown(wait=True)
-        except BaseException:  # noqa: BLE001 - at exit, killing is the only option left
-            pool._kill_all()
 
 
 ProcessPool.__module__ = "gipc"

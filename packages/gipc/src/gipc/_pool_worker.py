@@ -22,7 +22,7 @@ from ._pool_child import pack_batch, worker_main
 from ._result import decode_outcome
 
 if TYPE_CHECKING:
-    from ._pool import ProcessPool, WorkItem
+    from ._pool_core import PoolCore, WorkItem
 
 # How long a worker that closed its pipe may take to exit before it is killed,
 # and how long the receiver may take to read what a dead worker left in the pipe.
@@ -33,7 +33,7 @@ DRAIN_GRACE = 1.0
 class Worker:
     """One worker process and the greenlets that talk to it."""
 
-    def __init__(self, pool: ProcessPool, name: str) -> None:
+    def __init__(self, pool: PoolCore, name: str) -> None:
         self.pool = pool
         self.inflight: collections.deque[WorkItem] = collections.deque()
         self.sent = 0
