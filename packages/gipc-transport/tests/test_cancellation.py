@@ -19,6 +19,22 @@ def big(i: int) -> bytes:
     return payload(i, BIG)
 
 
+def next_loop_iteration() -> None:
+    """Return once the event loop has polled for I/O at least once.
+
+    ``gevent.sleep(0)`` only queues a callback, and gevent's cffi loops
+    (libuv, libev-cffi) run a burst of callbacks that queue more callbacks
+    without polling in between: greenlets waiting for a pipe would not wake.
+    A timer fires only on a loop iteration, and every iteration polls.
+    """
+    hub = gevent.get_hub()
+    timer = hub.loop.timer(0)
+    try:
+        hub.wait(timer)
+    finally:
+        timer.close()
+
+
 def test_get_timeout_is_gipc_and_builtin_timeout() -> None:
     with gipc_transport.pipe() as (r, w):
         with pytest.raises(GIPCTimeout) as info:
@@ -68,6 +84,8 @@ def test_legacy_gevent_timeout_cancelled_by_first_byte() -> None:
     with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
         payload = os.urandom(6 * MiB)
         g = gevent.spawn(w.put, payload)
+        # The Timeout may fire until the first byte is there; then never again.
+        assert r.poll(timeout=10)
         t = gevent.Timeout(0.0001)
         t.start()
         try:
@@ -107,8 +125,13 @@ def test_interrupted_gets_at_many_offsets_resume(how: str) -> None:
                     got.append(r.get())
             else:
                 g = gevent.spawn(lambda: got.append(r.get()))
-                for _ in range(tries % 5):
-                    gevent.sleep(0)
+                # Killed before it runs, or after one loop iteration (the
+                # writer refills the pipe, g reads it) and 0-3 more switches.
+                for k in range(tries % 5):
+                    if k == 0:
+                        next_loop_iteration()
+                    else:
+                        gevent.sleep(0)
                 g.kill(timeout=10)
         writer.get(timeout=10)
         assert got == msgs
