@@ -2,8 +2,7 @@
 
 Bytes are read in large chunks into a read-ahead buffer and as many frames
 are parsed out of it as it holds. A large body is read with ``readinto``
-into a buffer of its own, which grows only as data actually arrives, so a
-forged length costs nothing. Input is consumed only when a whole frame is
+into the object that becomes the message (see :mod:`._body`). Input is consumed only when a whole frame is
 parsed and partial state lives on the handle, so a ``get()`` interrupted at
 any point (timeout, ``greenlet.kill()``) is resumed by the next one.
 """
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _wire
+from ._body import Body
 from ._codecs import Decoder, default_decoder
 from ._errors import GIPCBroken, GIPCClosed, GIPCMessageTooLarge, GIPCTruncated
 from ._handles import READ, Handle
@@ -33,16 +33,8 @@ class FrameReader(Handle):
         self._view = memoryview(self._ring)
         self._start = 0
         self._end = 0
-        # A large frame being received: kind, announced length, body so far.
-        self._body_kind = 0
-        self._body_len = 0
-        self._body: bytearray | None = None
-        self._body_fill = 0
-        # Bodies that are copied when decoded are read into a buffer kept from
-        # message to message: fresh memory is costly (page faults), reused is not.
-        self._scratch: bytearray | None = None
-        self._body_scratch = False
-        self._lent: tuple[bytearray, memoryview] | None = None
+        # A large frame being received.
+        self._body: Body | None = None
         # A PICKLE5 message waiting for its buffers: body, count, buffers, size,
         # and whether unpickling copies the buffers.
         self._msg: tuple[bytes | bytearray, int, list[Any], int, bool] | None = None
@@ -87,15 +79,12 @@ class FrameReader(Handle):
     def _frame(self, deadline: float | None) -> tuple[int, Any]:
         """Return the next complete frame, reading as much as it takes."""
         while True:
-            if self._body is not None:
-                if self._body_fill == self._body_len:
-                    body, self._body = self._body, None
-                    if not self._body_scratch:
-                        return self._body_kind, body
-                    view = memoryview(body)[: self._body_len]
-                    self._lent = (body, view)
-                    return self._body_kind, view
-                self._fill_body(deadline)
+            body = self._body
+            if body is not None:
+                if body.complete:
+                    self._body = None
+                    return body.kind, body.result()
+                self._fill_body(body, deadline)
                 continue
             start = self._start
             avail = self._end - start
@@ -136,36 +125,30 @@ class FrameReader(Handle):
     def _begin_body(self, kind: int, n: int) -> None:
         start = self._start + _wire.HEADER_SIZE
         take = min(self._end - start, n)
-        size = min(n, max(take, _wire.BODY_START))
         msg = self._msg
-        reuse = kind == _wire.DATA or (kind == _wire.BUFFER and msg is not None and msg[4])
-        if reuse:
-            body = self._scratch if self._scratch is not None else bytearray(0)
-            self._scratch = None
-            if len(body) < size:
-                body.extend(bytes(size - len(body)))
+        # Decoders other than pickle take bytes, and so does a pickled
+        # top-level bytes object: those bodies are received as bytes.
+        if kind == _wire.DATA:
+            as_bytes = self._decoder is not default_decoder
         else:
-            body = bytearray(size)
-        self._body_scratch = reuse
-        body[:take] = self._view[start : start + take]
+            as_bytes = kind == _wire.BUFFER and msg is not None and msg[4]
+        self._body = Body(kind, n, as_bytes, self._view[start : start + take])
         self._start = start + take
         if self._start == self._end:
             self._start = self._end = 0
-        self._body_kind, self._body_len, self._body, self._body_fill = kind, n, body, take
 
-    def _fill_body(self, deadline: float | None) -> None:
-        body = self._body
-        assert body is not None
-        fill = self._body_fill
-        if fill == len(body):
-            body.extend(bytes(_wire.next_capacity(fill, self._body_len) - fill))
-        got = self._read_into(memoryview(body)[fill : self._body_len])
+    def _fill_body(self, body: Body, deadline: float | None) -> None:
+        view = body.space()
+        try:
+            got = self._read_into(view)
+        finally:
+            view.release()
         if got is None:
             self._wait(deadline, "get()")
         elif got == 0:
-            raise self._truncated(fill + _wire.HEADER_SIZE, self._body_len + _wire.HEADER_SIZE)
+            raise self._truncated(body.fill + _wire.HEADER_SIZE, body.length + _wire.HEADER_SIZE)
         else:
-            self._body_fill = fill + got
+            body.fill += got
 
     def _fill_ring(self, need: int, deadline: float | None) -> None:
         if not self._ring:
@@ -210,7 +193,8 @@ class FrameReader(Handle):
         # next messages: they travel with the handle.
         body = None
         if self._body is not None:
-            body = (self._body_kind, self._body_len, bytes(self._body[: self._body_fill]))
+            b = self._body
+            body = (b.kind, b.length, b.as_bytes, b.received())
         return {
             "decoder": self._decoder,
             "max": self._max,
@@ -230,7 +214,6 @@ class FrameReader(Handle):
             self._view[: len(ahead)] = ahead
             self._end = len(ahead)
         if state["body"] is not None:
-            self._body_kind, self._body_len, data = state["body"]
-            self._body = bytearray(data)
-            self._body_fill = len(data)
+            kind, length, as_bytes, data = state["body"]
+            self._body = Body(kind, length, as_bytes, data)
         self._msg = state["msg"]

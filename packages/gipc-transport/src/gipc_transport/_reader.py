@@ -112,25 +112,9 @@ class Reader(FrameReader):
                     self._wait(None, "get()")
                 legacy.cancel()
             kind, body, buffers = self._receive(deadline)
-            lent, self._lent = self._lent, None
         finally:
             self._lock.release()
-        if lent is None:
-            return self._decode(kind, body, buffers)
-        try:
-            return self._decode(kind, body, buffers)
-        finally:
-            # Unpickling and bytes() copied what they needed: the buffer can
-            # serve the next message, unless someone still holds a view of it.
-            scratch, view = lent
-            del body, buffers
-            try:
-                view.release()
-            except BufferError:
-                pass
-            else:
-                if self._scratch is None and len(scratch) <= _wire.BODY_MAX_STEP:
-                    self._scratch = scratch
+        return self._decode(kind, body, buffers)
 
     def _decode(self, kind: int, body: Any, buffers: list[Any]) -> Any:
         if kind == _wire.DATA:
