@@ -20,12 +20,13 @@ def big(i: int) -> bytes:
 
 
 def next_loop_iteration() -> None:
-    """Return once the event loop has polled for I/O at least once.
+    """Yield to the event loop until a zero-second timer fires.
 
     ``gevent.sleep(0)`` only queues a callback, and gevent's cffi loops
-    (libuv, libev-cffi) run a burst of callbacks that queue more callbacks
-    without polling in between: greenlets waiting for a pipe would not wake.
-    A timer fires only on a loop iteration, and every iteration polls.
+    (libuv, libev-cffi) run bursts of callbacks that queue more callbacks
+    without polling for I/O in between: greenlets waiting for a pipe would
+    not wake. Timers are run by the loop's own iterations, each of which
+    polls for I/O.
     """
     hub = gevent.get_hub()
     timer = hub.loop.timer(0)
