@@ -58,12 +58,16 @@ class _OutOfBand:
         return (rebuild, (pickle.PickleBuffer(self.obj),))
 
 
-class _HasBuffers(Exception):
+class HasBuffers(Exception):
     """Raised from the pickler: the object has out-of-band buffers after all."""
 
 
-def _refuse_buffers(buffer: pickle.PickleBuffer) -> None:
-    raise _HasBuffers
+def refuse_buffers(buffer: pickle.PickleBuffer) -> None:
+    """``buffer_callback`` for pickling objects expected to have no out-of-band buffers.
+
+    :raises HasBuffers: always; the caller starts over collecting buffers.
+    """
+    raise HasBuffers
 
 
 _dumps = pickle.dumps
@@ -82,8 +86,8 @@ def encode_default(obj: Any) -> tuple[Segments, int]:
     try:
         # Most objects have no out-of-band buffers: pickle them without
         # collecting any, and start over in the rare case they have some.
-        stream = _dumps(obj, _PROTOCOL, buffer_callback=_refuse_buffers)
-    except _HasBuffers:
+        stream = _dumps(obj, _PROTOCOL, buffer_callback=refuse_buffers)
+    except HasBuffers:
         return _encode_out_of_band(obj, 0)
     n = len(stream)
     if n <= _wire.JOIN:

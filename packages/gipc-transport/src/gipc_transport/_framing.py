@@ -33,6 +33,8 @@ class FrameReader(Handle):
         self._view = memoryview(self._ring)
         self._start = 0
         self._end = 0
+        # Whether the last read got less than it asked for, so emptied the pipe.
+        self._drained = False
         # A large frame being received.
         self._body: Body | None = None
         # A PICKLE5 message waiting for its buffers: body, count, buffers, size,

@@ -89,20 +89,26 @@ class Reader(FrameReader):
                 break
             if start != self._end or not self._ring:
                 break
-            # Nothing read ahead: read straight into the empty buffer.
-            try:
-                got = _readv(self._fd, (self._view,))  # type: ignore[arg-type]
-            except BlockingIOError:
+            # Nothing read ahead: read straight into the empty buffer. If the
+            # last read emptied the pipe, this one would most likely find
+            # nothing (a request/reply pattern, a reader faster than its
+            # writer): wait for data first instead of failing a read.
+            if self._drained:
                 self._lock.acquire()
                 try:
                     self._wait(None, "get()")
                 finally:
                     self._lock.release()
+            try:
+                got = _readv(self._fd, (self._view,))  # type: ignore[arg-type]
+            except BlockingIOError:
+                self._drained = True
                 continue
             except OSError:
                 break
             if not got:
                 break
+            self._drained = got < len(self._view)
             self._start, self._end = 0, got
         deadline, legacy = start_deadline(timeout)
         self._acquire(deadline, "get()")

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import errno
 import os
+import pickle
 import sys
 from os import write
 from typing import Any
 
 from . import _wire
-from ._codecs import Encoder, Segments, default_encoder, encode_default, raw_codec
+from ._codecs import Encoder, HasBuffers, Segments, default_encoder, encode_default, raw_codec, refuse_buffers
 from ._errors import GIPCBrokenPipe, GIPCClosed, GIPCError, GIPCMessageTooLarge, GIPCTimeout
 from ._handles import PID as _PID
 from ._handles import WRITE, Handle, start_deadline
@@ -30,7 +31,10 @@ _IOV_MAX = 1024
 # message, because every enlarged pipe counts against the per-user limit.
 _PIPE_SIZES = (1024 * 1024, 256 * 1024)
 _JOIN = _wire.JOIN
+_SMALL = _wire.SMALL
 _pack_header = _wire.HEADER.pack
+_dumps = pickle.dumps
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 def _immutable(segment: Any) -> Any:
@@ -85,26 +89,51 @@ class Writer(Handle):
         """
         if self._closed or self._broken is not None or _PID[0] != self._legit_pid:
             self._validate()
-        if (
-            timeout is None
-            and self._raw
-            and type(obj) is bytes
-            and len(obj) <= _JOIN
-            and (self._max is None or len(obj) <= self._max)
-        ):
-            n = len(obj)
-            segments: Segments = [_pack_header(n) + obj]
-            deadline = None
+        if timeout is not None:
+            return self._put(obj, None, start_deadline(timeout)[0])
+        # The common cases of small messages are encoded and written right
+        # here: for them, every further call is a large share of the cost.
+        tp = type(obj)
+        if self._default:
+            if (tp is bytes or tp is bytearray) and len(obj) >= _SMALL:
+                return self._put(obj, None, None)
+            try:
+                # Most objects have no out-of-band buffers: pickle them
+                # without collecting any, and start over if they have some.
+                data = _dumps(obj, _PROTOCOL, buffer_callback=refuse_buffers)
+            except HasBuffers:
+                return self._put(obj, None, None)
+        elif self._raw and tp is bytes:
+            data = obj
         else:
-            deadline = None if timeout is None else start_deadline(timeout)[0]
+            return self._put(obj, None, None)
+        n = len(data)
+        if n > _JOIN or self._pending or self._lock.locked() or (self._max is not None and n > self._max):
+            return self._put(obj, [_pack_header(n), data], None, n)
+        # No greenlet switch can happen until the write is done, so there is
+        # nobody to exclude and no lock to take.
+        frame = _pack_header(n) + data
+        try:
+            written = write(self._fd, frame)  # type: ignore[arg-type]
+        except OSError:
+            written = 0
+        if written == len(frame):
+            return None
+        if written:
+            # The rest goes out first, under the lock, whatever happens next.
+            self._pending = [memoryview(frame)[written:]]
+            return self._put(obj, [], None, n)
+        return self._put(obj, [frame], None, n)
+
+    def _put(self, obj: Any, segments: Segments | None, deadline: float | None, n: int = 0) -> None:
+        """The general case of :meth:`put`: any message, any timeout, a busy handle."""
+        if segments is None:
             segments, n = encode_default(obj) if self._default else self._encode(obj)
-            if self._max is not None and n > self._max:
-                raise GIPCMessageTooLarge(
-                    f"can't put a message of {n} bytes on {self!r}: max_message_size is {self._max}"
-                )
+        if self._max is not None and n > self._max:
+            raise GIPCMessageTooLarge(
+                f"can't put a message of {n} bytes on {self!r}: max_message_size is {self._max}"
+            )
         if len(segments) == 1 and not self._pending and not self._lock.locked():
-            # Fast path for a small message: no greenlet switch can happen
-            # here, so there is nobody to exclude and no lock to take.
             frame = segments[0]
             try:
                 written = write(self._fd, frame)  # type: ignore[arg-type]
@@ -120,7 +149,7 @@ class Writer(Handle):
         try:
             if self._pending:
                 self._write(self._pending, deadline, "put()")
-            if n > _wire.SMALL and not self._grown:
+            if n >= _SMALL and not self._grown:
                 self._grow_pipe()
             if segments:
                 self._write(segments, deadline, "put()")
