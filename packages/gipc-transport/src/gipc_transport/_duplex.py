@@ -50,6 +50,7 @@ class DuplexHandle:
     def put(self, obj: Any, timeout: Any = None) -> None:
         """Send one message to the other end (see :meth:`Writer.put`)."""
         self._writer.put(obj, timeout)
+        self._reader._reply_due = True
 
     def poll(self, timeout: float | None = None) -> bool:
         """Return whether a message can be received (see :meth:`Reader.poll`).

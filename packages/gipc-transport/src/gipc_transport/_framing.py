@@ -33,8 +33,9 @@ class FrameReader(Handle):
         self._view = memoryview(self._ring)
         self._start = 0
         self._end = 0
-        # Whether the last read got less than it asked for, so emptied the pipe.
-        self._drained = False
+        # Set by a duplex handle that sent a request: the next get() waits
+        # for the reply before trying to read it.
+        self._reply_due = False
         # A large frame being received.
         self._body: Body | None = None
         # A PICKLE5 message waiting for its buffers: body, count, buffers, size,

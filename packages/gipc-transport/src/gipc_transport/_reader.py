@@ -89,26 +89,21 @@ class Reader(FrameReader):
                 break
             if start != self._end or not self._ring:
                 break
-            # Nothing read ahead: read straight into the empty buffer. If the
-            # last read emptied the pipe, this one would most likely find
-            # nothing (a request/reply pattern, a reader faster than its
-            # writer): wait for data first instead of failing a read.
-            if self._drained:
-                self._lock.acquire()
-                try:
-                    self._wait(None, "get()")
-                finally:
-                    self._lock.release()
+            # Nothing read ahead: read straight into the empty buffer, or
+            # first wait for data if the reply to a request is awaited, which
+            # is hardly ever there yet (a read would only fail).
+            if self._reply_due:
+                self._reply_due = False
+                self._wait_unlocked()
             try:
                 got = _readv(self._fd, (self._view,))  # type: ignore[arg-type]
             except BlockingIOError:
-                self._drained = True
+                self._wait_unlocked()
                 continue
             except OSError:
                 break
             if not got:
                 break
-            self._drained = got < len(self._view)
             self._start, self._end = 0, got
         deadline, legacy = start_deadline(timeout)
         self._acquire(deadline, "get()")
@@ -121,6 +116,15 @@ class Reader(FrameReader):
         finally:
             self._lock.release()
         return self._decode(kind, body, buffers)
+
+    def _wait_unlocked(self) -> None:
+        # Called by the fast path of get(), which holds no lock: take it
+        # while waiting, when other greenlets can run.
+        self._lock.acquire()
+        try:
+            self._wait(None, "get()")
+        finally:
+            self._lock.release()
 
     def _decode(self, kind: int, body: Any, buffers: list[Any]) -> Any:
         if kind == _wire.DATA:
