@@ -27,13 +27,18 @@ from ._handles import WRITE, Handle, start_deadline
 _IOV_MAX = 1024
 # Linux lets unprivileged processes grow a pipe up to
 # /proc/sys/fs/pipe-max-size (1 MiB by default). Larger pipes mean fewer
-# system calls for large messages; it is done lazily, on the first large
-# message, because every enlarged pipe counts against the per-user limit.
+# system calls and wake-ups for large messages and for streams of small
+# ones; it is done lazily, on the first large message or the first time the
+# pipe is full, because every enlarged pipe counts against the per-user limit.
 _PIPE_SIZES = (1024 * 1024, 256 * 1024)
 _JOIN = _wire.JOIN
 _SMALL = _wire.SMALL
+_HEADER_SIZE = _wire.HEADER_SIZE
 _pack_header = _wire.HEADER.pack
 _dumps = pickle.dumps
+# The headers of the smallest frames, prebuilt: packing one is a sizeable
+# part of the cost of putting a tiny message.
+_HEADERS = tuple(_pack_header(n) for n in range(256))
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
@@ -65,6 +70,8 @@ class Writer(Handle):
         self._max = max_message_size
         self._pending: Segments = []
         self._grown = False
+        # put() writes messages up to this size itself (see _restore_state).
+        self._direct = _JOIN if max_message_size is None else min(_JOIN, max_message_size)
 
     def put(self, obj: Any, timeout: Any = None) -> None:
         """Encode ``obj`` and write it to the pipe as one message.
@@ -108,16 +115,16 @@ class Writer(Handle):
         else:
             return self._put(obj, None, None)
         n = len(data)
-        if n > _JOIN or self._pending or self._lock.locked() or (self._max is not None and n > self._max):
+        if n > self._direct or self._pending or self._lock.locked():
             return self._put(obj, [_pack_header(n), data], None, n)
         # No greenlet switch can happen until the write is done, so there is
         # nobody to exclude and no lock to take.
-        frame = _pack_header(n) + data
+        frame = (_HEADERS[n] if n < 256 else _pack_header(n)) + data
         try:
             written = write(self._fd, frame)  # type: ignore[arg-type]
         except OSError:
             written = 0
-        if written == len(frame):
+        if written == n + _HEADER_SIZE:
             return None
         if written:
             # The rest goes out first, under the lock, whatever happens next.
@@ -205,7 +212,10 @@ class Writer(Handle):
                     else:
                         n = os.writev(fd, segments[:_IOV_MAX])
                 except BlockingIOError:
-                    self._wait(deadline, what)
+                    if not self._grown:
+                        self._grow_pipe()
+                    else:
+                        self._wait(deadline, what)
                     continue
                 started = True
                 # Empty segments (an empty out-of-band buffer) are dropped here too.
@@ -263,3 +273,4 @@ class Writer(Handle):
         self._max = state["max"]
         self._pending = state["pending"]
         self._grown = False
+        self._direct = _JOIN if self._max is None else min(_JOIN, self._max)
