@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -16,9 +17,12 @@ from gipc_transport import Handle, lowlevel
 
 # The OS thread's identity, even when threading is monkey-patched.
 _thread_ident = monkey.get_original("_thread", "get_ident")
-# The raw dispositions: gevent's patched versions treat SIGCHLD specially
-# and would create a hub to do so.
-_signal, _getsignal = monkey.get_original("signal", ["signal", "getsignal"])
+# The raw dispositions, from the C module: gevent's patched functions treat
+# SIGCHLD specially and would create a hub to do so, and signal's wrappers
+# turn each old handler into an enum member (raising and catching ValueError
+# for callables), which in a fresh child touches enough memory to triple the
+# cost of the reset.
+_c_signal: Any = importlib.import_module("_signal")
 
 # Every catchable signal but SIGPIPE, whose inherited disposition is kept.
 signals_to_reset: list[int] = sorted(
@@ -33,17 +37,22 @@ signals_to_reset: list[int] = sorted(
 )
 
 
+# Plain ints: the enum members would be touched (and their pages copied) in the child.
+_to_reset = tuple(int(s) for s in signals_to_reset)
+
+
 def reset_signal_handlers() -> None:
     """Restore default dispositions, except those the parent set to ``SIG_IGN``.
 
     Handlers installed by the parent (Python's or the event loop's) belong to
     objects the child abandons; a signal must not land in them.
     """
-    for signum in signals_to_reset:
+    ignored, default = _c_signal.SIG_IGN, _c_signal.SIG_DFL
+    for signum in _to_reset:
         try:
-            if _getsignal(signum) is signal.SIG_IGN:
+            if _c_signal.getsignal(signum) is ignored:
                 continue
-            _signal(signum, signal.SIG_DFL)
+            _c_signal.signal(signum, default)
         except (OSError, ValueError):
             # Signals reserved by the C library (e.g. SIGRTMIN's neighbours).
             pass
@@ -54,37 +63,44 @@ class InheritedHub:
 
     The child runs in the thread that forked, so ``gevent.get_hub()`` there
     never returns this hub: its greenlets, threadpool and watchers are
-    unreachable. What remains is freeing the inherited default event loop
-    and telling gevent that the forking thread is the main one now, so that
+    unreachable. What remains is telling gevent that the forking thread is
+    the main one now, and freeing the inherited default event loop so that
     the child's new hub gets a fresh default loop (child and signal watchers
     need it).
 
-    :meth:`install` runs in the forking thread before the fork, so that even a
-    hub created by an ``os.register_at_fork`` hook inside ``os.fork()`` is a
-    proper one: the first ``get_hub()`` in the child abandons the inherited
-    loop first. In the parent, :meth:`uninstall` follows right after the fork.
+    :meth:`install` runs in the forking thread before the fork, so that the
+    child's first hub, whether an ``os.register_at_fork`` hook inside
+    ``os.fork()`` or the target asks for it, is a proper one: the first
+    ``get_hub()`` in the child abandons the inherited loop first. Until then
+    the loop is left alone, untouched: a child that never uses gevent does
+    not pay for freeing it (0.1-0.5 ms, mostly copy-on-write faults). In the
+    parent, :meth:`uninstall` follows right after the fork.
     """
 
     def __init__(self, hub: Any) -> None:
         self._hub = hub
         self._hub_class = _hub_local.get_hub_class()
         self._parent_pid = os.getpid()
+        self._entered = False
         self._abandoned = False
+        #: A hub that a fork hook created in the parent's forking thread.
+        self.stray: Any = None
 
     def _make_hub(self) -> Any:
         if os.getpid() == self._parent_pid:
             # A fork hook yielding in the parent's forking thread: the
             # default loop belongs to another thread here.
-            return self._hub_class(default=False)
+            self.stray = self._hub_class(default=False)
+            return self.stray
         self.abandon()
-        sigchld = _getsignal(signal.SIGCHLD)
+        sigchld = _c_signal.getsignal(signal.SIGCHLD)
         hub = self._hub_class()
         # Recreating libev's default loop installs its SIGCHLD handler, which
         # reaps every child with waitpid(-1); gevent removes it only the
         # first time. Give the disposition back: the child's own children
         # (subprocess, gipc, multiprocessing) must keep their statuses.
         if sigchld is not None:
-            _signal(signal.SIGCHLD, sigchld)
+            _c_signal.signal(signal.SIGCHLD, sigchld)
         self.uninstall()
         return hub
 
@@ -101,8 +117,17 @@ class InheritedHub:
         """Restore gevent's default hub class."""
         _hub_local.set_default_hub_class(self._hub_class)
 
+    def enter_child(self) -> None:
+        """In the child, in the forking thread: make it gevent's main thread."""
+        if self._entered:
+            return
+        self._entered = True
+        # gevent records the main thread once, at import; after a fork from
+        # another thread the forking thread is the process's main thread.
+        gevent.hub.MAIN_THREAD_IDENT = _thread_ident()
+
     def abandon(self) -> None:
-        """In the child: free the inherited loop, once.
+        """In the child: free the inherited loop, once, before the first hub is made.
 
         The child's first hub is still made by :meth:`_make_hub`, which
         restores gevent's default hub class afterwards.
@@ -110,9 +135,9 @@ class InheritedHub:
         if self._abandoned:
             return
         self._abandoned = True
-        # gevent records the main thread once, at import; after a fork from
-        # another thread the forking thread is the process's main thread.
-        gevent.hub.MAIN_THREAD_IDENT = _thread_ident()
+        # Normally done already; not when a fork hook asks for a hub, which
+        # runs in the forking thread too.
+        self.enter_child()
         loop = getattr(self._hub, "loop", None)
         if loop is not None:
             try:
@@ -129,8 +154,12 @@ class InheritedHub:
 
 
 def after_fork(inherited: InheritedHub, keep: Iterable[Handle]) -> None:
-    """Prepare a freshly forked child for the target: loop, signals, handles."""
-    inherited.abandon()
+    """Prepare a freshly forked child for the target: main thread, signals, handles.
+
+    The inherited loop is freed later, when the child first needs a hub
+    (see :class:`InheritedHub`).
+    """
+    inherited.enter_child()
     reset_signal_handlers()
     lowlevel.adopt_in_child(keep)
 

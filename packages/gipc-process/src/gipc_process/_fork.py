@@ -21,7 +21,6 @@ from multiprocessing import popen_fork, util
 from typing import Any, NoReturn
 
 import gevent
-import gevent.hub
 from gevent import monkey
 
 from . import _child, _status
@@ -34,10 +33,6 @@ _os_fork: Callable[[], int] = monkey.get_original("os", "fork")
 _os_close = monkey.get_original("os", "close")
 _allocate_lock = monkey.get_original("_thread", "allocate_lock")
 
-
-
-def _get_hub_if_exists() -> Any:
-    return gevent.hub._get_hub()
 
 
 def _fork_quietly() -> int:
@@ -89,9 +84,8 @@ def fork_from_fresh_thread(in_child: Callable[[], NoReturn], inherited: _child.I
         try:
             # A before/after_in_parent hook may have created a hub here; this
             # thread is about to end, so free its loop now rather than leak it.
-            stray = _get_hub_if_exists()
-            if stray is not None:
-                stray.destroy(destroy_loop=True)
+            if inherited.stray is not None:
+                inherited.stray.destroy(destroy_loop=True)
         finally:
             done.release()
 
