@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import struct
+import sys
 
 import gevent
 import gipc_transport
@@ -78,6 +79,22 @@ def test_many_small_messages_parsed_from_few_reads() -> None:
         for i in range(2000):
             w.put(i, timeout=5)
         assert [r.get(timeout=5) for _ in range(2000)] == list(range(2000))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's pipe ioctls")
+def test_stream_of_small_messages_grows_a_full_pipe() -> None:
+    import fcntl
+
+    get_size = fcntl.F_GETPIPE_SZ  # type: ignore[attr-defined,unused-ignore]
+    with gipc_transport.pipe() as (r, w):
+        assert fcntl.fcntl(w.fileno(), get_size) < 256 * 1024
+        # Four times what a default pipe holds, without a reader: a writer
+        # that finds its pipe full enlarges it rather than waiting.
+        msgs = [os.urandom(100) for _ in range(2600)]
+        for m in msgs:
+            w.put(m, timeout=5)
+        assert fcntl.fcntl(w.fileno(), get_size) >= 256 * 1024
+        assert [r.get(timeout=5) for _ in msgs] == msgs
 
 
 def test_interleaved_sizes_keep_order() -> None:

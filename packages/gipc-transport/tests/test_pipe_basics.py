@@ -29,6 +29,18 @@ def test_duplex_both_directions() -> None:
         assert a.get() == "pong"
 
 
+def test_duplex_reply_awaited_after_put_can_be_eof() -> None:
+    a, b = gipc_transport.pipe(duplex=True)
+    with a:
+        a.put("request")
+        # get() after put() waits for the reply before reading: the peer
+        # closing instead must end that wait too.
+        g = gevent.spawn(b.close)
+        with gevent.Timeout(10), pytest.raises(EOFError):
+            a.get()
+        g.get(timeout=10)
+
+
 def test_eof_after_writer_closed() -> None:
     with gipc_transport.pipe() as (r, w):
         w.put(1)

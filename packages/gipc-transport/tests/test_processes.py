@@ -82,6 +82,30 @@ def test_handles_carry_read_ahead_and_pending_state(start_method: str) -> None:
     assert got == [1, 2, 3, 4, C.payload(9, 3 * C.MiB), "last"]
 
 
+@pytest.mark.parametrize("kind", ["raw", "bytes", "bytearray"])
+def test_reader_carries_half_received_large_message(start_method: str, kind: str) -> None:
+    codec = {"encoder": None, "decoder": None} if kind == "raw" else {}
+    r, w = gipc_transport.pipe(**codec)  # type: ignore[arg-type]
+    back_r, back_w = gipc_transport.pipe()
+    data = C.payload(7, 3 * C.MiB)
+    msg = bytearray(data) if kind == "bytearray" else data
+    with back_r:
+        # The pipe takes a part of the message, the rest stays pending in w;
+        # r receives that part and gives up in the middle of the body.
+        with pytest.raises(gipc_transport.GIPCTimeout):
+            w.put(msg, timeout=0.01)
+        with pytest.raises(gipc_transport.GIPCTimeout):
+            r.get(timeout=0.05)
+        p = start(start_method, C.read_all_then_report, r, back_w)
+        w.flush(timeout=WAIT)
+        w.put(b"after", timeout=WAIT)
+        w.close()
+        got = back_r.get(timeout=WAIT)
+        finish(p)
+    assert got == [msg, b"after"]
+    assert type(got[0]) is type(msg)
+
+
 def test_writer_with_pending_remainder_travels(start_method: str) -> None:
     r, w = gipc_transport.pipe(encoder=None, decoder=None)
     with r:
