@@ -5,8 +5,8 @@ top-level ``bytes`` or ``bytearray`` of at least :data:`_wire.SMALL` bytes,
 and any object that pickles out-of-band itself (protocol 5
 :class:`pickle.PickleBuffer`, as NumPy arrays do), travel as out-of-band
 buffers. The writer hands them to ``os.writev`` as they are, the reader
-reads each into a buffer of its own and unpickles from it without a copy (a
-``bytes`` result needs one copy, because ``bytes`` cannot be filled in place).
+reads each into the object it unpickles to (a ``bytes`` or ``bytearray``),
+so that neither side copies it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Bytes are read in large chunks into a read-ahead buffer and as many frames
 are parsed out of it as it holds. A large body is read with ``readinto``
-into the object that becomes the message (see :mod:`._body`). Input is consumed only when a whole frame is
+straight into the object that becomes the message (see ``_body``), which
+grows only as data arrives. Input is consumed only when a whole frame is
 parsed and partial state lives on the handle, so a ``get()`` interrupted at
 any point (timeout, ``greenlet.kill()``) is resumed by the next one.
 """
