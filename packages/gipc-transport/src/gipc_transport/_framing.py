@@ -105,9 +105,13 @@ class FrameReader(Handle):
                         if self._start == self._end:
                             self._start = self._end = 0
                         begin = start + _wire.HEADER_SIZE
-                        if self._decoder is default_decoder:
-                            return kind, self._ring[begin : begin + n]
-                        return kind, self._view[begin : begin + n].tobytes()
+                        # Bytes for the decoders that take bytes and for a
+                        # pickled top-level bytes object, which unpickles to
+                        # the very buffer it is given if that is bytes.
+                        msg = self._msg
+                        if self._decoder is not default_decoder or (msg is not None and msg[4]):
+                            return kind, self._view[begin : begin + n].tobytes()
+                        return kind, self._ring[begin : begin + n]
                 else:
                     self._begin_body(kind, n)
                     continue
