@@ -45,7 +45,10 @@ class DuplexHandle:
 
     def get(self, timeout: Any = None) -> Any:
         """Receive one message from the other end (see :meth:`Reader.get`)."""
-        return self._reader.get(timeout)
+        msg = self._reader.get(timeout)
+        # A reply that was already read ahead: the next get() awaits no reply.
+        self._reader._reply_due = False
+        return msg
 
     def put(self, obj: Any, timeout: Any = None) -> None:
         """Send one message to the other end (see :meth:`Writer.put`)."""
