@@ -81,6 +81,7 @@ class InheritedHub:
         self._hub = hub
         self._hub_class = _hub_local.get_hub_class()
         self._parent_pid = os.getpid()
+        self._forking_thread: int | None = None
         self._entered = False
         self._abandoned = False
         #: A hub that a fork hook created in the parent's forking thread.
@@ -88,10 +89,13 @@ class InheritedHub:
 
     def _make_hub(self) -> Any:
         if os.getpid() == self._parent_pid:
-            # A fork hook yielding in the parent's forking thread: the
-            # default loop belongs to another thread here.
-            self.stray = self._hub_class(default=False)
-            return self.stray
+            # In the parent while the fork is under way: a fork hook yielding
+            # in the forking thread (its hub is freed after the fork), or
+            # another thread's first hub, made as it would have been.
+            hub = self._hub_class()
+            if _thread_ident() == self._forking_thread:
+                self.stray = hub
+            return hub
         self.abandon()
         sigchld = _c_signal.getsignal(signal.SIGCHLD)
         hub = self._hub_class()
@@ -108,9 +112,11 @@ class InheritedHub:
         """Around ``os.fork()``: let hubs created meanwhile go through :meth:`abandon` in the child.
 
         gevent creates a thread's first hub from a process-wide default hub
-        class; the calling thread is the only one running (the caller waits),
-        so the window in which the default differs is the fork itself.
+        class, so the class differs for the duration of the fork; other
+        threads of the parent that make their first hub meanwhile get the
+        hub they would have got.
         """
+        self._forking_thread = _thread_ident()
         _hub_local.set_default_hub_class(self._make_hub)
 
     def uninstall(self) -> None:

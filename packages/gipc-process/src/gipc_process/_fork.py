@@ -1,18 +1,18 @@
-"""The ``fork`` start method, forking from a fresh OS thread.
+"""The ``fork`` start method, forking from an OS thread of gipc's own.
 
 ``os.register_at_fork(after_in_child=...)`` hooks run inside ``os.fork()``,
 before any of our code, in the thread that forked. A hook that yields to the
 hub (observability libraries do) would run the parent's greenlets in the child
-if that thread were the one running the parent's hub. Forking from a new,
+if that thread were the one running the parent's hub. Forking from a
 hub-less OS thread makes them unreachable: in the child only the forking
 thread exists, its thread-local hub is empty, and greenlets cannot be switched
-to from another thread.
+to from another thread (nor are they run when collected there). The thread
+is kept for the next child for a moment (see ``_forker.py``).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import traceback
 import warnings
@@ -23,16 +23,13 @@ from typing import Any, NoReturn
 import gevent
 from gevent import monkey
 
-from . import _child, _status
+from . import _child, _forker, _status
 
 # The real primitives, also when gevent.monkey has patched them: the fork
 # must happen in a real OS thread, and gevent's fork would watch the child
 # with a SIGCHLD handler that reaps every child of the process.
-_start_new_thread = monkey.get_original("_thread", "start_new_thread")
 _os_fork: Callable[[], int] = monkey.get_original("os", "fork")
 _os_close = monkey.get_original("os", "close")
-_allocate_lock = monkey.get_original("_thread", "allocate_lock")
-
 
 
 def _fork_quietly() -> int:
@@ -54,8 +51,8 @@ def _fork_quietly() -> int:
     return _os_fork()
 
 
-def fork_from_fresh_thread(in_child: Callable[[], NoReturn], inherited: _child.InheritedHub) -> int:
-    """Fork from a new OS thread; run ``in_child`` there in the child; return the pid.
+def fork_from_thread(in_child: Callable[[], NoReturn], inherited: _child.InheritedHub) -> int:
+    """Fork from gipc's forker thread; run ``in_child`` there in the child; return the pid.
 
     The calling thread waits for the fork, as it would in ``os.fork()``: its
     hub must not be inside the event loop while the loop's memory is copied
@@ -65,61 +62,26 @@ def fork_from_fresh_thread(in_child: Callable[[], NoReturn], inherited: _child.I
 
     :raises OSError: if the thread cannot be started or ``fork()`` fails.
     """
-    outcome: list[Any] = []
-    done = _allocate_lock()
-    done.acquire()
 
-    def run() -> None:
+    def fork() -> int:
         inherited.install()
         try:
             pid = _fork_quietly()
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            inherited.uninstall()
-            outcome.append(exc)
-        else:
             if pid == 0:
                 in_child()
+            return pid
+        finally:
             inherited.uninstall()
-            outcome.append(pid)
-        try:
-            # A before/after_in_parent hook may have created a hub here; this
-            # thread is about to end, so free its loop now rather than leak it.
+            # A before/after_in_parent hook may have created a hub in this
+            # thread; free it now rather than keep its loop for the next child.
             if inherited.stray is not None:
                 inherited.stray.destroy(destroy_loop=True)
-        finally:
-            done.release()
 
-    try:
-        _start_new_thread(run, ())
-    except RuntimeError as exc:
-        raise OSError(f"cannot start the thread that forks the child: {exc}") from exc
-    interrupted: BaseException | None = None
-    while True:
-        try:
-            done.acquire()
-            break
-        except BaseException as exc:  # noqa: BLE001 - re-raised once the fork is settled
-            interrupted = exc
-    result = outcome[0]
-    if isinstance(result, BaseException):
-        raise result
-    if interrupted is not None:
-        _kill_and_reap(result)
-        raise interrupted
-    pid: int = result
-    return pid
-
-
-def _kill_and_reap(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-        monkey.get_original("os", "waitpid")(pid, 0)
-    except OSError:
-        pass
+    return _forker.fork_in_thread(fork)
 
 
 class Popen(popen_fork.Popen):
-    """multiprocessing's fork launcher, forking from a fresh thread with a clean child."""
+    """multiprocessing's fork launcher, forking from gipc's own thread with a clean child."""
 
     method = "fork"
 
@@ -144,7 +106,7 @@ class Popen(popen_fork.Popen):
                 os._exit(code)
 
         try:
-            self.pid = fork_from_fresh_thread(in_child, inherited)
+            self.pid = fork_from_thread(in_child, inherited)
         except BaseException:
             for fd in (parent_r, child_w, child_r, parent_w):
                 _os_close(fd)

@@ -47,7 +47,7 @@ class Process(multiprocessing.process.BaseProcess):
     reaped too. gipc handles anywhere in ``args`` and ``kwargs`` are handed to
     the child when it starts and closed in the parent.
 
-    Under the ``fork`` start method the child is forked from a fresh OS thread
+    Under the ``fork`` start method the child is forked from an OS thread of gipc's
     and starts with a new hub: no greenlet, loop or threadpool of the parent
     ever runs in the child, not even from an ``os.register_at_fork`` hook.
     Signal handlers are reset to the default there, except for signals the

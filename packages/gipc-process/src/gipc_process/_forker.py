@@ -1,0 +1,177 @@
+"""The OS thread that forks ``fork`` children, kept while children start in quick succession.
+
+Starting a thread for every child cost more than the fork itself under
+load: thread creation and teardown, and two extra wake-ups of the calling
+thread, each waiting for a free core. One thread serves every start in this
+process instead, and ends after ``IDLE_SECONDS`` without one.
+
+A thread that merely lingers must not be seen by other code's forks: from
+Python 3.12 on, ``os.fork()`` warns when the process has more than one
+thread, and a child's ``PR_SET_PDEATHSIG`` follows the thread that forked it.
+An ``os.register_at_fork(before=...)`` hook therefore ends an idle forker
+thread before any fork that is not its own, and waits until the OS has
+removed it. The same hook makes such a fork wait for a fork of ours in
+progress, so that it never inherits the hub class installed for our child.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from gevent import monkey
+
+# Real OS threads, locks and sleeps, also when gevent.monkey has patched them.
+_start_new_thread = monkey.get_original("_thread", "start_new_thread")
+_allocate_lock = monkey.get_original("_thread", "allocate_lock")
+_get_ident = monkey.get_original("_thread", "get_ident")
+_get_native_id = monkey.get_original("_thread", "get_native_id")
+_sleep = monkey.get_original("time", "sleep")
+
+#: How long the forker thread waits for the next child before it ends.
+IDLE_SECONDS = 1.0
+
+# How long a foreign fork waits at most for the OS to remove the ended
+# forker thread (normally a fraction of a millisecond).
+_GONE_WITHIN = 2.0
+
+
+class Forker:
+    """One thread that forks on behalf of every thread of this process, one child at a time."""
+
+    def __init__(self) -> None:
+        self._pid = os.getpid()
+        self._serving = _allocate_lock()  # held by a caller from request to result
+        self._state = _allocate_lock()  # guards _running against the idle timeout
+        self._wake = _allocate_lock()
+        self._wake.acquire()
+        self._done = _allocate_lock()
+        self._done.acquire()
+        self._running = False
+        self._caller: int | None = None
+        self._ident: int | None = None
+        self._native_id: int | None = None
+        self._job: Callable[[], Any] | None = None
+        self._result: Any = None
+
+    def fork(self, fork: Callable[[], int]) -> tuple[Any, BaseException | None]:
+        """Run ``fork`` in the forker thread; return its result or the exception it raised.
+
+        Waits for the thread to have run it also when waiting is interrupted
+        (a signal handler raising); that exception comes second.
+        """
+        interrupted: BaseException | None = None
+        with self._serving:
+            self._caller = _get_ident()
+            try:
+                with self._state:
+                    if not self._running:
+                        try:
+                            _start_new_thread(self._serve, ())
+                        except RuntimeError as exc:
+                            raise OSError(f"cannot start the thread that forks the child: {exc}") from exc
+                        self._running = True
+                    self._job = fork
+                    self._wake.release()
+                while True:
+                    try:
+                        self._done.acquire()
+                        break
+                    except BaseException as exc:  # noqa: BLE001 - re-raised once the fork is settled
+                        interrupted = exc
+                result, self._result = self._result, None
+            finally:
+                self._caller = None
+        return result, interrupted
+
+    def _serve(self) -> None:
+        self._ident = _get_ident()
+        self._native_id = _get_native_id()
+        while True:
+            if not self._wake.acquire(timeout=IDLE_SECONDS):
+                with self._state:
+                    # A request may have come in just as the wait timed out.
+                    if not self._wake.acquire(blocking=False):
+                        self._running = False
+                        return
+            job, self._job = self._job, None
+            if job is None:
+                return  # retired: _running was cleared by retire()
+            try:
+                self._result = job()
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                self._result = exc
+            # The job holds the process object: keep it no longer than its caller.
+            del job
+            self._done.release()
+
+    def retire(self) -> None:
+        """Before a fork that is not ours: wait for ours to finish, end an idle thread."""
+        if _get_ident() in (self._ident, self._caller):
+            return  # our own fork, or a signal handler forking while we wait for it
+        with self._serving:
+            with self._state:
+                if not self._running:
+                    return
+                self._running = False
+                self._job = None
+                native_id = self._native_id
+                self._wake.release()
+        if sys.platform.startswith("linux") and native_id is not None:
+            # The thread ends right away; its task disappears shortly after.
+            pause = 0.0001
+            waited = 0.0
+            while os.path.exists(f"/proc/self/task/{native_id}") and waited < _GONE_WITHIN:
+                _sleep(pause)
+                waited += pause
+                pause = min(pause * 2, 0.01)
+
+
+_forker = Forker()
+
+
+def _current() -> Forker:
+    global _forker
+    if _forker._pid != os.getpid():
+        # A forked child: the thread is not here, and its locks are copies.
+        _forker = Forker()
+    return _forker
+
+
+def _before_any_fork() -> None:
+    if _forker._pid == os.getpid():
+        _forker.retire()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_any_fork)
+
+
+def fork_in_thread(fork: Callable[[], int]) -> int:
+    """Call ``fork`` (which forks and returns the pid) in the forker thread; return the pid.
+
+    The calling thread waits, as it would in ``os.fork()``.
+
+    :raises OSError: if the thread cannot be started or ``fork`` fails.
+    """
+    result, interrupted = _current().fork(fork)
+    if isinstance(result, BaseException):
+        if interrupted is not None:
+            raise interrupted
+        raise result
+    pid: int = result
+    if interrupted is not None:
+        _kill_and_reap(pid)
+        raise interrupted
+    return pid
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        monkey.get_original("os", "waitpid")(pid, 0)
+    except OSError:
+        pass
