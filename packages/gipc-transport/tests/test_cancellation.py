@@ -36,6 +36,20 @@ def next_loop_iteration() -> None:
         timer.close()
 
 
+def let_run(switches: int) -> None:
+    """Let other greenlets run: one loop iteration, then ``switches - 1`` more switches.
+
+    With ``switches == 0`` nothing runs. Otherwise the loop polls once, so a
+    greenlet waiting for the pipe moves on by up to a pipe-full, and is then
+    interrupted wherever the extra switches leave it.
+    """
+    for k in range(switches):
+        if k == 0:
+            next_loop_iteration()
+        else:
+            gevent.sleep(0)
+
+
 def test_get_timeout_is_gipc_and_builtin_timeout() -> None:
     with gipc_transport.pipe() as (r, w):
         with pytest.raises(GIPCTimeout) as info:
@@ -126,13 +140,7 @@ def test_interrupted_gets_at_many_offsets_resume(how: str) -> None:
                     got.append(r.get())
             else:
                 g = gevent.spawn(lambda: got.append(r.get()))
-                # Killed before it runs, or after one loop iteration (the
-                # writer refills the pipe, g reads it) and 0-3 more switches.
-                for k in range(tries % 5):
-                    if k == 0:
-                        next_loop_iteration()
-                    else:
-                        gevent.sleep(0)
+                let_run(tries % 5)
                 g.kill(timeout=10)
         writer.get(timeout=10)
         assert got == msgs
@@ -164,8 +172,7 @@ def test_interrupted_puts_at_many_offsets_never_garble(how: str) -> None:
                     w.put(msg)
             else:
                 g = gevent.spawn(w.put, msg)
-                for _ in range(i % 6):
-                    gevent.sleep(0)
+                let_run(i % 6)
                 g.kill(timeout=10)
         w.put(SENTINEL, timeout=30)
         reader.get(timeout=30)
