@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import traceback
+import warnings
 from pathlib import Path
 
 import gevent
@@ -46,11 +47,16 @@ def _start_and_join_in_a_thread(tag: int, results: list[object]) -> None:
 def test_children_started_from_several_os_threads_at_once() -> None:
     results: list[object] = []
     threads = [threading.Thread(target=_start_and_join_in_a_thread, args=(t, results)) for t in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=100)
+    with warnings.catch_warnings(record=True) as caught:
+        # multiprocessing polls every started process from start(), in any
+        # thread: that must not take a status from under our watcher.
+        warnings.simplefilter("always", gipc_process.StatusLostWarning)
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=100)
     assert not any(t.is_alive() for t in threads)
+    assert [w for w in caught if issubclass(w.category, gipc_process.StatusLostWarning)] == []
     me = os.getpid()
     expected = [[((t * 100 + i, me), 0) for i in range(5)] for t in range(3)]
     assert sorted(map(str, results)) == sorted(map(str, expected)), results

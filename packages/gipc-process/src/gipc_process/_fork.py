@@ -30,6 +30,7 @@ from . import _child, _forker, _status
 # with a SIGCHLD handler that reaps every child of the process.
 _os_fork: Callable[[], int] = monkey.get_original("os", "fork")
 _os_close = monkey.get_original("os", "close")
+_allocate_lock = monkey.get_original("_thread", "allocate_lock")
 
 
 def _fork_quietly() -> int:
@@ -84,6 +85,18 @@ class Popen(popen_fork.Popen):
     """multiprocessing's fork launcher, forking from gipc's own thread with a clean child."""
 
     method = "fork"
+
+    def __init__(self, process_obj: Any) -> None:
+        # Held while this child's status is collected: multiprocessing polls
+        # every started process from start() in any thread, and a waitpid()
+        # of ours racing it would find the status gone.
+        self.reaping = _allocate_lock()
+        super().__init__(process_obj)
+
+    def poll(self, flag: int = os.WNOHANG) -> int | None:
+        with self.reaping:
+            code: int | None = super().poll(flag)
+            return code
 
     def _launch(self, process_obj: Any) -> None:
         parent_r, child_w = os.pipe()

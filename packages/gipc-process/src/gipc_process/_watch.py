@@ -53,6 +53,20 @@ def collect(popen: Any) -> int | None:
         # Not our child: the forkserver reports the status through the sentinel.
         polled: int | None = popen.poll()
         return polled
+    reaping = getattr(popen, "reaping", None)
+    if reaping is not None and not reaping.acquire(blocking=False):
+        return None  # another thread is collecting it right now; look again soon
+    try:
+        return _collect(popen)
+    finally:
+        if reaping is not None:
+            reaping.release()
+
+
+def _collect(popen: Any) -> int | None:
+    code: int | None = popen.returncode
+    if code is not None:
+        return code  # collected by the thread that held the lock
     try:
         pid, status = _waitpid(popen.pid, os.WNOHANG)
     except ChildProcessError:
@@ -61,7 +75,7 @@ def collect(popen: Any) -> int | None:
             f"the exit status of child process {popen.pid} was collected by other code "
             f"(os.waitpid() or a SIGCHLD handler); its exitcode is reported as {code}",
             StatusLostWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         return code
     if pid == 0:
