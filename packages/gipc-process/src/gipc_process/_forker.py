@@ -10,8 +10,9 @@ Python 3.12 on, ``os.fork()`` warns when the process has more than one
 thread, and a child's ``PR_SET_PDEATHSIG`` follows the thread that forked it.
 An ``os.register_at_fork(before=...)`` hook therefore ends an idle forker
 thread before any fork that is not its own, and waits until the OS has
-removed it. The same hook makes such a fork wait for a fork of ours in
-progress, so that it never inherits the hub class installed for our child.
+removed it. A busy one is left alone: the process has other threads then
+anyway, and waiting for our fork could deadlock with another fork hook's
+lock that the foreign fork's thread already holds.
 """
 
 from __future__ import annotations
@@ -109,10 +110,12 @@ class Forker:
             self._done.release()
 
     def retire(self) -> None:
-        """Before a fork that is not ours: wait for ours to finish, end an idle thread."""
+        """Before a fork that is not ours: end the forker thread if it is idle."""
         if _get_ident() in (self._ident, self._caller):
             return  # our own fork, or a signal handler forking while we wait for it
-        with self._serving:
+        if not self._serving.acquire(blocking=False):
+            return  # busy with a fork for another thread
+        try:
             with self._state:
                 if not self._running:
                     return
@@ -120,6 +123,8 @@ class Forker:
                 self._job = None
                 native_id = self._native_id
                 self._wake.release()
+        finally:
+            self._serving.release()
         if sys.platform.startswith("linux") and native_id is not None:
             # The thread ends right away; its task disappears shortly after.
             pause = 0.0001
