@@ -63,10 +63,10 @@ class InheritedHub:
 
     The child runs in the thread that forked, so ``gevent.get_hub()`` there
     never returns this hub: its greenlets, threadpool and watchers are
-    unreachable. What remains is telling gevent that the forking thread is
-    the main one now, and freeing the inherited default event loop so that
-    the child's new hub gets a fresh default loop (child and signal watchers
-    need it).
+    unreachable. What remains, before the child's first hub, is telling
+    gevent that the forking thread is the main one now, and freeing the
+    inherited default event loop so that the new hub gets a fresh default
+    loop (child and signal watchers need it).
 
     :meth:`install` runs in the forking thread before the fork, so that the
     child's first hub, whether an ``os.register_at_fork`` hook inside
@@ -82,7 +82,6 @@ class InheritedHub:
         self._hub_class = _hub_local.get_hub_class()
         self._parent_pid = os.getpid()
         self._forking_thread: int | None = None
-        self._entered = False
         self._abandoned = False
         #: A hub that a fork hook created in the parent's forking thread.
         self.stray: Any = None
@@ -123,15 +122,6 @@ class InheritedHub:
         """Restore gevent's default hub class."""
         _hub_local.set_default_hub_class(self._hub_class)
 
-    def enter_child(self) -> None:
-        """In the child, in the forking thread: make it gevent's main thread."""
-        if self._entered:
-            return
-        self._entered = True
-        # gevent records the main thread once, at import; after a fork from
-        # another thread the forking thread is the process's main thread.
-        gevent.hub.MAIN_THREAD_IDENT = _thread_ident()
-
     def abandon(self) -> None:
         """In the child: free the inherited loop, once, before the first hub is made.
 
@@ -141,9 +131,10 @@ class InheritedHub:
         if self._abandoned:
             return
         self._abandoned = True
-        # Normally done already; not when a fork hook asks for a hub, which
-        # runs in the forking thread too.
-        self.enter_child()
+        # gevent records the main thread once, at import; after a fork from
+        # another thread the forking thread (same ident in the child) is the
+        # process's main thread, whichever thread makes the first hub.
+        gevent.hub.MAIN_THREAD_IDENT = self._forking_thread
         loop = getattr(self._hub, "loop", None)
         if loop is not None:
             try:
@@ -159,13 +150,12 @@ class InheritedHub:
                 pass
 
 
-def after_fork(inherited: InheritedHub, keep: Iterable[Handle]) -> None:
-    """Prepare a freshly forked child for the target: main thread, signals, handles.
+def after_fork(keep: Iterable[Handle]) -> None:
+    """Prepare a freshly forked child for the target: signals, handles.
 
-    The inherited loop is freed later, when the child first needs a hub
-    (see :class:`InheritedHub`).
+    The inherited hub is dealt with when the child first needs one (see
+    :class:`InheritedHub`).
     """
-    inherited.enter_child()
     reset_signal_handlers()
     lowlevel.adopt_in_child(keep)
 

@@ -109,7 +109,7 @@ class Popen(popen_fork.Popen):
             try:
                 _os_close(parent_r)
                 _os_close(parent_w)
-                _child.after_fork(inherited, keep)
+                _child.after_fork(keep)
                 code = process_obj._bootstrap(parent_sentinel=child_r)
             except BaseException:  # noqa: BLE001 - reported, then the child exits
                 traceback.print_exc()
