@@ -42,6 +42,32 @@ _HEADERS = tuple(_pack_header(n) for n in range(256))
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
+# The kernel copies a pipe write into pages, filled from the write's first
+# byte unless a short head is merged into the last page. On some CPUs that
+# copy is several times slower when the source is a little behind the page
+# it is copied to (4K aliasing), so the payload of a large message is sent
+# in whole source pages: first the headers and up to the payload's first
+# page boundary, then page multiples. Only bytes reveal where they lie
+# (CPython: after the object header, at id() + _BYTES_DATA).
+_PAGE = 4096
+_BYTES_DATA = bytes.__basicsize__ - 1
+
+
+def _split_at_page(segments: Segments) -> bool:
+    """Split the last segment, a large ``bytes`` payload, at its first page boundary.
+
+    :returns: whether it was split (then write all but the last segment first).
+    """
+    big = segments[-1]
+    obj = big.obj if type(big) is memoryview else big
+    if type(obj) is not bytes or len(obj) < _SMALL or len(big) != len(obj):
+        return False
+    cut = -(id(obj) + _BYTES_DATA) % _PAGE
+    view = memoryview(big)
+    segments[-1:] = [view[:cut], view[cut:]]
+    return True
+
+
 def _immutable(segment: Any) -> Any:
     if isinstance(segment, bytes) or (isinstance(segment, memoryview) and isinstance(segment.obj, bytes)):
         return segment
@@ -159,7 +185,8 @@ class Writer(Handle):
             if n >= _SMALL and not self._grown:
                 self._grow_pipe()
             if segments:
-                self._write(segments, deadline, "put()")
+                aligned = n >= _SMALL and _split_at_page(segments)
+                self._write(segments, deadline, "put()", aligned)
         finally:
             self._lock.release()
 
@@ -199,8 +226,12 @@ class Writer(Handle):
             return [_wire.header(_wire.DATA, n) + data], n
         return [_wire.header(_wire.DATA, n), data], n
 
-    def _write(self, segments: Segments, deadline: float | None, what: str) -> None:
-        """Write all ``segments``; on interruption keep what is left in ``self._pending``."""
+    def _write(self, segments: Segments, deadline: float | None, what: str, aligned: bool = False) -> None:
+        """Write all ``segments``; on interruption keep what is left in ``self._pending``.
+
+        If ``aligned``, the last segment starts at a page boundary (see
+        :func:`_split_at_page`): it is written alone, in page multiples.
+        """
         assert self._fd is not None
         fd = self._fd
         started = segments is self._pending
@@ -208,9 +239,13 @@ class Writer(Handle):
             while segments:
                 try:
                     if len(segments) == 1:
-                        n = os.write(fd, segments[0])
+                        segment = segments[0]
+                        size = len(segment)
+                        if aligned and size > _PAGE:
+                            segment = memoryview(segment)[: size - size % _PAGE]
+                        n = os.write(fd, segment)
                     else:
-                        n = os.writev(fd, segments[:_IOV_MAX])
+                        n = os.writev(fd, segments[: min(len(segments) - aligned, _IOV_MAX)])
                 except BlockingIOError:
                     if not self._grown:
                         self._grow_pipe()
