@@ -1,7 +1,7 @@
 """Encoders and decoders: what turns objects into message bytes and back.
 
 The default codec is pickle (highest protocol) with one refinement: a
-top-level ``bytes`` or ``bytearray`` of at least :data:`_wire.SMALL` bytes,
+top-level ``bytes`` or ``bytearray`` of at least 64 KiB (``_wire.SMALL``),
 and any object that pickles out-of-band itself (protocol 5
 :class:`pickle.PickleBuffer`, as NumPy arrays do), travel as out-of-band
 buffers. The writer hands them to ``os.writev`` as they are, the reader

@@ -63,7 +63,7 @@ class DuplexHandle:
         return self._reader.poll(timeout)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Finish sending an interrupted message (see :meth:`Writer.flush`).
+        """Finish sending an interrupted message (see :meth:`gipc_transport.Writer.flush`).
 
         .. versionadded:: 2.0
         """

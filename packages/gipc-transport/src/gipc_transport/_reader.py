@@ -29,7 +29,7 @@ class Reader(FrameReader):
     A reader reads ahead: after a :meth:`get`, further messages may already
     sit in its buffer while the descriptor reports nothing to read, so ask
     :meth:`poll` (or wait with :func:`gevent.wait`, which a reader supports)
-    rather than ``select()`` on :meth:`fileno` alone.
+    rather than ``select()`` on :meth:`~gipc_transport.Handle.fileno` alone.
 
     :param fd: the read end of a pipe; the handle owns it from now on.
     :param decoder: turns message bytes into an object.

@@ -4,7 +4,7 @@ A message is written with ``os.writev`` of its headers and bodies as they
 are, without joining them. If a ``put()`` is interrupted (timeout,
 ``greenlet.kill()``, any exception) after part of a message went out, the
 unwritten rest is kept and written first by the next ``put()`` or
-:meth:`Writer.flush`: the reader never sees a message cut short or two
+:meth:`~gipc_transport.Writer.flush`: the reader never sees a message cut short or two
 messages merged.
 """
 
