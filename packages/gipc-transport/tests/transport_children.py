@@ -81,3 +81,17 @@ def idle(w: Any, ready: Any) -> None:
 def close_reader(r: Any) -> None:
     adopt(r)
     r.close()
+
+
+def echo_with_pauses(h: Any, pauses: list[float]) -> None:
+    """Echo one message per pause, sleeping that long before each reply.
+
+    Plain ``get()`` and ``put()``: the fast paths where a due reply is polled for.
+    """
+    adopt(h)
+    for pause in pauses:
+        msg = h.get()
+        if pause:
+            gevent.sleep(pause)
+        h.put(msg)
+    h.close()

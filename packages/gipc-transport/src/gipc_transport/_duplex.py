@@ -47,13 +47,13 @@ class DuplexHandle:
         """Receive one message from the other end (see :meth:`Reader.get`)."""
         msg = self._reader.get(timeout)
         # A reply that was already read ahead: the next get() awaits no reply.
-        self._reader._reply_due = False
+        self._reader._expect_reply(False)
         return msg
 
     def put(self, obj: Any, timeout: Any = None) -> None:
         """Send one message to the other end (see :meth:`Writer.put`)."""
         self._writer.put(obj, timeout)
-        self._reader._reply_due = True
+        self._reader._expect_reply()
 
     def poll(self, timeout: float | None = None) -> bool:
         """Return whether a message can be received (see :meth:`Reader.poll`).

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from os import readv as _readv
 from pickle import loads as _loads
+from time import monotonic as _clock
 from typing import Any
 
 import gevent
@@ -20,6 +22,13 @@ from ._handles import READ, start_deadline
 _HEADER_SIZE = _wire.HEADER_SIZE
 _SMALL = _wire.SMALL
 _unpack_header = _wire.HEADER.unpack_from
+_yield_cpu = getattr(os, "sched_yield", None)
+
+# How long a get() that awaits a reply polls before it sleeps in the hub
+# (seconds; 0: never). See Reader._spin_for_reply().
+REPLY_SPIN = [50e-6 if _yield_cpu is not None else 0.0]
+# A reply that missed the spin makes this many later ones skip it, at most.
+_SPIN_BACKOFF_MAX = 64
 
 
 class Reader(FrameReader):
@@ -94,6 +103,8 @@ class Reader(FrameReader):
             # is hardly ever there yet (a read would only fail).
             if self._reply_due:
                 self._reply_due = False
+                if self._spin_for_reply():
+                    continue
                 self._wait_unlocked()
             try:
                 got = _readv(self._fd, (self._view,))  # type: ignore[arg-type]
@@ -106,6 +117,16 @@ class Reader(FrameReader):
                 break
             self._start, self._end = 0, got
         deadline, legacy = start_deadline(timeout)
+        if self._reply_due:
+            self._reply_due = False
+            if (
+                self._ring
+                and self._start == self._end
+                and self._body is None
+                and self._msg is None
+                and not self._lock.locked()
+            ):
+                self._spin_for_reply(deadline)
         self._acquire(deadline, "get()")
         try:
             if legacy is not None:
@@ -116,6 +137,52 @@ class Reader(FrameReader):
         finally:
             self._lock.release()
         return self._decode(kind, body, buffers)
+
+    def _expect_reply(self, due: bool = True) -> None:
+        # Called by a duplex handle: whether the next get() awaits the reply
+        # to a request just sent, so it waits (polling first) before reading.
+        self._reply_due = due
+
+    def _spin_for_reply(self, deadline: float | None = None) -> bool:
+        """Poll for a due reply for a few microseconds; return whether it arrived.
+
+        Sleeping in the hub costs a wake-up when the reply arrives: in a
+        virtual machine, or with the other process on another CPU, that takes
+        longer than a quick reply does. So while nothing else is ready to run
+        in this thread, try to read, yielding the CPU between tries (a partner
+        on the same CPU then runs). A reply that misses the spin makes the next
+        replies skip it, exponentially more of them, until one comes in time;
+        a slow partner costs a fraction of a spin per reply.
+
+        ``True`` also when the read met EOF or an error: the caller reads
+        again at once and sees it.
+        """
+        if self._spin_skip:
+            self._spin_skip -= 1
+            return False
+        budget = REPLY_SPIN[0]
+        if not budget or getattr(get_hub().loop, "_callbacks", True):
+            return False
+        fd, view = self._fd, (self._view,)
+        end = _clock() + budget
+        if deadline is not None and deadline < end:
+            end = deadline
+        while True:
+            try:
+                got = _readv(fd, view)  # type: ignore[arg-type]
+            except BlockingIOError:
+                if _clock() >= end:
+                    self._spin_backoff = min(2 * self._spin_backoff or 1, _SPIN_BACKOFF_MAX)
+                    self._spin_skip = self._spin_backoff
+                    return False
+                _yield_cpu()  # type: ignore[misc]
+                continue
+            except OSError:
+                return True
+            self._spin_backoff = 0
+            if got:
+                self._start, self._end = 0, got
+            return True
 
     def _wait_unlocked(self) -> None:
         # Called by the fast path of get(), which holds no lock: take it

@@ -126,7 +126,17 @@ def stream(raw: bool, count: int, size: int, watch: Watch = _ignore, method: str
     return {"count": count, "seconds": seconds, "mem_parent_kib": mem_parent, "mem_child_kib": mem_child}
 
 
-def _echo(end: Any) -> None:
+def _reply_spin(seconds: float | None) -> float | None:
+    """Set gipc 2's reply spin if ``seconds`` is given; return the old value."""
+    if seconds is None:
+        return None
+    from gipc_transport import lowlevel
+
+    return lowlevel.set_reply_spin(seconds)
+
+
+def _echo(end: Any, spin: float | None = None) -> None:
+    _reply_spin(spin)
     while True:
         msg = end.get()
         if msg is None:
@@ -135,20 +145,29 @@ def _echo(end: Any) -> None:
     end.close()
 
 
-def roundtrip(count: int, watch: Watch = _ignore, method: str | None = None) -> Result:
-    """Time ``count`` ping-pong round trips of a 1-byte message over a duplex pipe."""
-    with gipc.pipe(duplex=True) as (mine, theirs):
-        p = _start(_echo, (theirs,), method)
-        watch(p.pid)
-        mine.put(b"w")
-        mine.get()
-        t0 = time.perf_counter()
-        for _ in range(count):
-            mine.put(b"x")
+def roundtrip(
+    count: int, watch: Watch = _ignore, method: str | None = None, spin: float | None = None
+) -> Result:
+    """Time ``count`` ping-pong round trips of a 1-byte message over a duplex pipe.
+
+    ``spin``: gipc 2's reply spin in both processes (``None``: the default).
+    """
+    old = _reply_spin(spin)
+    try:
+        with gipc.pipe(duplex=True) as (mine, theirs):
+            p = _start(_echo, (theirs, spin), method)
+            watch(p.pid)
+            mine.put(b"w")
             mine.get()
-        seconds = time.perf_counter() - t0
-        mine.put(None)
-        p.join(60)
+            t0 = time.perf_counter()
+            for _ in range(count):
+                mine.put(b"x")
+                mine.get()
+            seconds = time.perf_counter() - t0
+            mine.put(None)
+            p.join(60)
+    finally:
+        _reply_spin(old)
     return {"count": count, "seconds": seconds}
 
 

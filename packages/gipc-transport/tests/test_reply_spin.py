@@ -1,0 +1,198 @@
+"""A duplex get() awaiting a reply polls briefly before it sleeps in the hub.
+
+The spin is invisible in results (only in speed, which the benchmark
+measures), so the single-process tests look at the reader's backoff state to
+tell a spin that caught the reply from one that missed it or never ran.
+Within one process nothing else can run during a spin: a reply written by
+another greenlet always misses it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import gevent
+import gipc_transport
+import pytest
+import transport_children as C
+from gipc_transport import GIPCError, GIPCTimeout, lowlevel
+
+
+@pytest.fixture
+def spin() -> Iterator[None]:
+    old = lowlevel.set_reply_spin(50e-6)
+    try:
+        yield
+    finally:
+        lowlevel.set_reply_spin(old)
+
+
+def backoff(h: gipc_transport.DuplexHandle) -> tuple[int, int]:
+    reader = h.handles()[0]
+    return reader._spin_backoff, reader._spin_skip  # type: ignore[attr-defined]
+
+
+@contextmanager
+def channel() -> Iterator[tuple[gipc_transport.DuplexHandle, gipc_transport.DuplexHandle]]:
+    """A duplex pipe after one round trip: a reader's first get() takes the slow path."""
+    with gipc_transport.pipe(duplex=True) as (a, b):
+        a.put("warm up")
+        b.put(b.get())
+        assert a.get() == "warm up"
+        assert backoff(a) == (0, 0)
+        yield a, b
+
+
+def reply_later(h: gipc_transport.DuplexHandle, obj: object) -> gevent.Greenlet:
+    """Reply from a greenlet that is already asleep, so nothing is ready to run."""
+    g = gevent.spawn(lambda: (gevent.sleep(0.001), h.put(obj)))
+    gevent.sleep(0)
+    return g
+
+
+def test_set_reply_spin_returns_the_old_value_and_refuses_nonsense() -> None:
+    old = lowlevel.set_reply_spin(0.001)
+    try:
+        assert lowlevel.set_reply_spin(0) == 0.001
+        for bad in (-1e-6, 1.5, "50us", None, True):
+            with pytest.raises(GIPCError, match="reply spin"):
+                lowlevel.set_reply_spin(bad)  # type: ignore[arg-type]
+        assert lowlevel.set_reply_spin(0) == 0
+    finally:
+        lowlevel.set_reply_spin(old)
+
+
+def test_a_reply_already_there_is_caught_by_the_spin(spin: None) -> None:
+    with channel() as (a, b):
+        a.put("request")
+        b.put(b.get())
+        assert a.get() == "request"
+        assert backoff(a) == (0, 0)
+
+
+def test_missed_replies_make_later_ones_skip_the_spin_exponentially(spin: None) -> None:
+    with channel() as (a, b):
+
+        def request(reply_ready: bool, n: int) -> None:
+            a.put(n)
+            assert b.get() == n
+            if reply_ready:
+                b.put(n)
+            else:
+                reply_later(b, n)
+            assert a.get() == n
+
+        request(False, 1)  # spins, misses
+        assert backoff(a) == (1, 1)
+        request(False, 2)  # skips
+        assert backoff(a) == (1, 0)
+        request(False, 3)  # spins, misses again
+        assert backoff(a) == (2, 2)
+        request(True, 4)  # skips, though the reply was there
+        request(True, 5)  # skips
+        assert backoff(a) == (2, 0)
+        request(True, 6)  # spins and catches it: spinning is back for good
+        assert backoff(a) == (0, 0)
+        request(True, 7)
+        assert backoff(a) == (0, 0)
+
+
+def test_the_backoff_is_bounded(spin: None) -> None:
+    with channel() as (a, b):
+        for n in range(300):
+            a.put(n)
+            assert b.get() == n
+            g = reply_later(b, n) if n % 2 == 0 else gevent.spawn(b.put, n)
+            assert a.get() == n
+            g.join()
+        assert backoff(a)[0] == 64
+
+
+def test_no_spin_while_other_greenlets_are_ready(spin: None) -> None:
+    with channel() as (a, b):
+        a.put("request")
+        assert b.get() == "request"
+        g = gevent.spawn(b.put, "reply")  # ready to run: get() must let it
+        assert a.get() == "reply"
+        g.join()
+        assert backoff(a) == (0, 0)
+
+
+def test_spin_zero_turns_it_off() -> None:
+    old = lowlevel.set_reply_spin(0)
+    try:
+        with channel() as (a, b):
+            a.put("request")
+            assert b.get() == "request"
+            reply_later(b, "reply")
+            assert a.get() == "reply"
+            assert backoff(a) == (0, 0)
+    finally:
+        lowlevel.set_reply_spin(old)
+
+
+def test_get_with_a_timeout_spins_too(spin: None) -> None:
+    with channel() as (a, b):
+        a.put("request")
+        assert b.get() == "request"
+        reply_later(b, "reply")
+        assert a.get(timeout=5) == "reply"
+        assert backoff(a) == (1, 1)
+        for _ in range(2):  # skip once, then catch a reply that is there
+            a.put("again")
+            b.put(b.get())
+            assert a.get(timeout=5) == "again"
+        assert backoff(a) == (0, 0)
+
+
+def test_get_with_a_legacy_timeout_spins_too(spin: None) -> None:
+    with channel() as (a, b):
+        a.put("request")
+        assert b.get() == "request"
+        reply_later(b, "reply")
+        with gevent.Timeout(5) as t:
+            assert a.get(timeout=t) == "reply"
+        assert backoff(a) == (1, 1)
+
+
+def test_the_spin_ends_at_the_deadline_of_get() -> None:
+    old = lowlevel.set_reply_spin(1.0)
+    try:
+        with channel() as (a, b):
+            a.put("request")
+            assert b.get() == "request"
+            t0 = time.monotonic()
+            with pytest.raises(GIPCTimeout):
+                a.get(timeout=0.05)
+            # Not the spin's second: the deadline ended it (wide margin).
+            assert time.monotonic() - t0 < 0.5
+            b.put("reply")
+            assert a.get(timeout=5) == "reply"
+    finally:
+        lowlevel.set_reply_spin(old)
+
+
+@pytest.mark.parametrize("spin_seconds", [0.0, 50e-6, 0.002])
+def test_round_trips_with_a_partner_of_changing_speed(start_method: str, spin_seconds: float) -> None:
+    # Quick and slow replies mixed, so spins hit, miss and skip; every
+    # reply must still be the right one, in order, and nothing is left over.
+    pauses = [0.0, 0.0, 0.003, 0.0, 0.0001, 0.0, 0.0, 0.01, 0.0005] * 40
+    old = lowlevel.set_reply_spin(spin_seconds)
+    try:
+        with gipc_transport.pipe(duplex=True) as (a, b):
+            ctx = multiprocessing.get_context(start_method)
+            p = ctx.Process(target=C.echo_with_pauses, args=(b, pauses))
+            p.start()
+            b.close()
+            for i in range(len(pauses)):
+                a.put((i, b"x" * (i % 7)))
+                assert a.get() == (i, b"x" * (i % 7))
+            with pytest.raises(EOFError):
+                a.get(timeout=C.WAIT)
+            p.join(C.WAIT)
+            assert p.exitcode == 0
+    finally:
+        lowlevel.set_reply_spin(old)
