@@ -108,17 +108,27 @@ class FrameReader(Handle):
                         if self._start == self._end:
                             self._start = self._end = 0
                         begin = start + _wire.HEADER_SIZE
-                        # Bytes for the decoders that take bytes and for a
-                        # pickled top-level bytes object, which unpickles to
-                        # the very buffer it is given if that is bytes.
-                        msg = self._msg
-                        if self._decoder is not default_decoder or (msg is not None and msg[4]):
+                        if self._wants_bytes(kind):
                             return kind, self._view[begin : begin + n].tobytes()
                         return kind, self._ring[begin : begin + n]
                 else:
                     self._begin_body(kind, n)
                     continue
             self._fill_ring(need, deadline)
+
+    def _wants_bytes(self, kind: int) -> bool:
+        """Whether the body of a frame of ``kind`` is to be received as ``bytes``.
+
+        Decoders other than pickle take bytes, and so does a pickled top-level
+        bytes object, which unpickles to the very buffer it is given if that is
+        bytes. Every other body stays a bytearray: a pickle stream, a buffer
+        that unpickles in place, and the frames of a pickle-5 message that a
+        decoder other than pickle refuses anyway (copying those is wasted).
+        """
+        if kind == _wire.DATA:
+            return self._decoder is not default_decoder
+        msg = self._msg
+        return kind == _wire.BUFFER and msg is not None and msg[4]
 
     def _check_size(self, n: int) -> None:
         limit = self._max
@@ -136,14 +146,7 @@ class FrameReader(Handle):
     def _begin_body(self, kind: int, n: int) -> None:
         start = self._start + _wire.HEADER_SIZE
         take = min(self._end - start, n)
-        msg = self._msg
-        # Decoders other than pickle take bytes, and so does a pickled
-        # top-level bytes object: those bodies are received as bytes.
-        if kind == _wire.DATA:
-            as_bytes = self._decoder is not default_decoder
-        else:
-            as_bytes = kind == _wire.BUFFER and msg is not None and msg[4]
-        self._body = Body(kind, n, as_bytes, self._view[start : start + take])
+        self._body = Body(kind, n, self._wants_bytes(kind), self._view[start : start + take])
         self._start = start + take
         if self._start == self._end:
             self._start = self._end = 0
