@@ -90,13 +90,17 @@ class Writer(Handle):
 
     def __init__(self, fd: int, encoder: Encoder, max_message_size: int | None = None) -> None:
         super().__init__(fd)
+        self._configure(encoder, max_message_size)
+        self._pending: Segments = []
+        self._grown = False
+
+    def _configure(self, encoder: Encoder, max_message_size: int | None) -> None:
         self._encoder = encoder
         self._raw = encoder is raw_codec
         self._default = encoder is default_encoder
         self._max = max_message_size
-        self._pending: Segments = []
-        self._grown = False
-        # put() writes messages up to this size itself (see _restore_state).
+        # put() writes messages up to this size itself, without the checks
+        # of _put(): never more than max_message_size.
         self._direct = _JOIN if max_message_size is None else min(_JOIN, max_message_size)
 
     def put(self, obj: Any, timeout: Any = None) -> None:
@@ -302,10 +306,6 @@ class Writer(Handle):
         return {"encoder": self._encoder, "max": self._max, "pending": [bytes(s) for s in self._pending]}
 
     def _restore_state(self, state: dict[str, Any]) -> None:
-        self._encoder = state["encoder"]
-        self._raw = self._encoder is raw_codec
-        self._default = self._encoder is default_encoder
-        self._max = state["max"]
+        self._configure(state["encoder"], state["max"])
         self._pending = state["pending"]
         self._grown = False
-        self._direct = _JOIN if self._max is None else min(_JOIN, self._max)
