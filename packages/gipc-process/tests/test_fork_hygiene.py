@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gevent
 import gipc_process
@@ -236,13 +238,9 @@ THREADS_SCRIPT = textwrap.dedent(
 )
 
 
-def test_our_fork_thread_alone_causes_no_threads_warning(tmp_path: Path) -> None:
+def test_our_fork_thread_alone_causes_no_threads_warning(run_script: Callable[[str], Any]) -> None:
     # In a fresh interpreter: pytest-timeout's thread method adds a thread here.
-    script = tmp_path / "threads.py"
-    script.write_text(THREADS_SCRIPT)
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=100)
-    assert out.returncode == 0, out.stderr
-    counts = json.loads(out.stdout.splitlines()[-1])
+    counts = run_script(THREADS_SCRIPT)
     warns = 1 if sys.version_info >= (3, 12) else 0
     # [gipc, multiprocessing] deprecation warnings per number of extra threads.
     assert counts == {"0": [0, 0], "1": [warns, warns], "2": [warns, warns]}

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import textwrap
 import threading
 import traceback
 import warnings
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import gevent
 import gipc_process
@@ -101,13 +99,11 @@ THREADS_SCRIPT = textwrap.dedent(
 )
 
 
-def test_the_forking_thread_is_reused_and_gone_before_any_other_fork(tmp_path: Path) -> None:
+def test_the_forking_thread_is_reused_and_gone_before_any_other_fork(
+    run_script: Callable[[str], Any],
+) -> None:
     # In a fresh interpreter: pytest-timeout's thread method adds a thread here.
-    script = tmp_path / "threads.py"
-    script.write_text(THREADS_SCRIPT)
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=100)
-    assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout.splitlines()[-1])
+    result = run_script(THREADS_SCRIPT)
     for exitcode, after_gipc, after_plain in result["rows"]:
         assert exitcode == 0
         # At most one thread of ours, however many children were started.
