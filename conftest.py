@@ -15,23 +15,22 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import gevent
 import pytest
 from gipc_transport import lowlevel
 
+# The accounting helpers sit next to this file, shared with tests-integration;
+# the ``pytest`` script, unlike ``python -m pytest``, does not put this
+# directory on sys.path.
+_ROOT = str(Path(__file__).resolve().parent)
+if _ROOT not in sys.path:
+    sys.path.append(_ROOT)
 
-def _open_fds() -> set[int]:
-    # listdir() lists the descriptor it reads the directory through, which is
-    # closed by the time it returns: keep only what is still open.
-    fds = set()
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            os.fstat(int(name))
-        except OSError:
-            continue
-        fds.add(int(name))
-    return fds
+from _proc_accounting import children as _children  # noqa: E402
+from _proc_accounting import multiprocessing_helpers as _multiprocessing_helpers  # noqa: E402
+from _proc_accounting import open_fds as _open_fds  # noqa: E402
 
 
 def _fd_target(fd: int) -> str:
@@ -39,52 +38,6 @@ def _fd_target(fd: int) -> str:
         return os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return "?"
-
-
-def _multiprocessing_helpers() -> tuple[set[int], set[int]]:
-    """Pids and fds of the forkserver and resource tracker, which outlive tests."""
-    pids: set[int] = set()
-    fds: set[int] = set()
-    try:
-        from multiprocessing import forkserver
-
-        fs = forkserver._forkserver
-        if getattr(fs, "_forkserver_pid", None):
-            pids.add(fs._forkserver_pid)
-        if getattr(fs, "_forkserver_alive_fd", None) is not None:
-            fds.add(fs._forkserver_alive_fd)
-    except ImportError:
-        pass
-    try:
-        from multiprocessing import resource_tracker
-
-        rt = resource_tracker._resource_tracker
-        if getattr(rt, "_pid", None):
-            pids.add(rt._pid)
-        if getattr(rt, "_fd", None) is not None:
-            fds.add(rt._fd)
-    except ImportError:
-        pass
-    return pids, fds
-
-
-def _children() -> dict[int, str]:
-    """Direct children of this process and their states (``Z`` is a zombie)."""
-    me = os.getpid()
-    found: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # The command name may contain spaces and parentheses: split after it.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[1]) == me:
-            found[int(entry)] = fields[0]
-    return found
 
 
 def _settle(check: object, seconds: float = 5.0) -> None:

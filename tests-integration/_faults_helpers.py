@@ -3,8 +3,9 @@
 Child targets live here, at module level, so that ``spawn`` and
 ``forkserver`` children can import them by name
 (``tests-integration._faults_helpers``). The accounting helpers read
-``/proc`` directly: descriptor and process counts must be exact, so they are
-taken from the kernel, not from gipc's own bookkeeping.
+``/proc`` directly, through ``_proc_accounting`` (shared with the root
+conftest's leak check): descriptor and process counts must be exact, so they
+are taken from the kernel, not from gipc's own bookkeeping.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from typing import Any
 import gevent
 import gipc
 import pytest
+
+# The repository root, where this module is imported from, is on sys.path.
+from _proc_accounting import children as child_states
+from _proc_accounting import multiprocessing_helpers, open_fds
 
 # Upper bound of every blocking wait in these tests, in seconds. Generous:
 # the machine is shared and spawn children take a while to start.
@@ -83,50 +88,14 @@ def pipe_capacity(fd: int) -> int:
 # -- accounting -------------------------------------------------------------
 
 
-def open_fds() -> set[int]:
-    fds = set()
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            os.fstat(int(name))
-        except OSError:
-            continue
-        fds.add(int(name))
-    return fds
-
-
 def helper_pids() -> set[int]:
     """The forkserver and the resource tracker: multiprocessing keeps them for the whole run."""
-    pids: set[int] = set()
-    try:
-        from multiprocessing import forkserver, resource_tracker
-
-        pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
-        if pid:
-            pids.add(pid)
-        pid = getattr(resource_tracker._resource_tracker, "_pid", None)
-        if pid:
-            pids.add(pid)
-    except ImportError:
-        pass
-    return pids
+    return multiprocessing_helpers()[0]
 
 
 def children() -> set[int]:
     """Pids of the direct children of this process (running or zombie), helpers excluded."""
-    me = os.getpid()
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[1]) == me:
-            found.add(int(entry))
-    return found - helper_pids()
+    return set(child_states()) - helper_pids()
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
