@@ -44,6 +44,40 @@ def test_poll_true_at_eof() -> None:
             r.get(timeout=5)
 
 
+@pytest.mark.parametrize("get_timeout", [None, 30.0], ids=["get", "get-timeout"])
+def test_poll_alongside_a_get_waiting_in_another_greenlet(get_timeout: float | None) -> None:
+    # A get() waits on the reader's watcher while holding its lock; poll()
+    # neither waits for that lock nor disturbs that wait.
+    with gipc_transport.pipe() as (r, w):
+        getter = gevent.spawn(r.get, timeout=get_timeout)
+        gevent.sleep(0)
+        try:
+            assert r.poll(0) is False
+            assert r.poll(0.02) is False
+            poller = gevent.spawn(r.poll, 10)
+            gevent.sleep(0)
+            w.put("x")
+            assert getter.get(timeout=10) == "x"
+            assert poller.get(timeout=10) is True
+        finally:
+            getter.kill(block=True, timeout=10)
+
+
+def test_get_alongside_a_poll_waiting_in_another_greenlet() -> None:
+    with gipc_transport.pipe() as (r, w):
+        poller = gevent.spawn(r.poll, 10)
+        gevent.sleep(0)
+        getter = gevent.spawn(r.get)
+        gevent.sleep(0)
+        try:
+            w.put("x")
+            assert getter.get(timeout=10) == "x"
+            assert poller.get(timeout=10) is True
+        finally:
+            getter.kill(block=True, timeout=10)
+            poller.kill(block=True, timeout=10)
+
+
 def test_iteration_until_eof() -> None:
     with gipc_transport.pipe() as (r, w):
 
