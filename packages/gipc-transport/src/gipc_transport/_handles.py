@@ -63,6 +63,25 @@ def start_deadline(timeout: Any) -> tuple[float | None, gevent.Timeout | None]:
     return monotonic() + max(float(timeout), 0.0), None
 
 
+def wait_watcher(hub: Any, watcher: Any, seconds: float) -> bool:
+    """Wait in ``hub`` until ``watcher`` fires; return ``False`` if ``seconds`` passed first.
+
+    With ``seconds`` of 0 or less the loop still runs once, so a watcher
+    that is ready by then may fire.
+    """
+    timer = gevent.Timeout(seconds, False)
+    timer.start()
+    try:
+        hub.wait(watcher)
+    except gevent.Timeout as t:
+        if t is not timer:
+            raise
+        return False
+    finally:
+        timer.close()
+    return True
+
+
 class Handle:
     """One end of a gipc pipe: owns a file descriptor in one process.
 
@@ -189,18 +208,8 @@ class Handle:
             hub.wait(w)
             return
         remaining = deadline - monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or not wait_watcher(hub, w, remaining):
             raise GIPCTimeout(f"{what} on {self!r} did not complete within its timeout")
-        timer = gevent.Timeout(remaining, False)
-        timer.start()
-        try:
-            hub.wait(w)
-        except gevent.Timeout as t:
-            if t is not timer:
-                raise
-            raise GIPCTimeout(f"{what} on {self!r} did not complete within its timeout") from None
-        finally:
-            timer.close()
 
     def __enter__(self) -> Handle:
         return self

@@ -9,7 +9,6 @@ from pickle import loads as _loads
 from time import monotonic as _clock
 from typing import Any
 
-import gevent
 from gevent import get_hub
 
 from . import _wire
@@ -17,7 +16,7 @@ from ._codecs import Decoder, decode_pickle5, default_decoder
 from ._errors import GIPCError
 from ._framing import FrameReader
 from ._handles import PID as _PID
-from ._handles import READ, start_deadline
+from ._handles import READ, start_deadline, wait_watcher
 
 _HEADER_SIZE = _wire.HEADER_SIZE
 _SMALL = _wire.SMALL
@@ -223,19 +222,17 @@ class Reader(FrameReader):
             return True
         hub = get_hub()
         assert self._fd is not None
+        # Not the handle's own watcher: a watcher serves one waiter, and a
+        # get() in another greenlet may wait on that one at any time (taking
+        # the handle's lock to exclude it would make get() wait for poll()).
         watcher = hub.loop.io(self._fd, READ)
-        timer = gevent.Timeout(timeout, False)
-        timer.start()
         try:
-            hub.wait(watcher)
-        except gevent.Timeout as t:
-            if t is not timer:
-                raise
-            return False
+            if timeout is None:
+                hub.wait(watcher)
+                return True
+            return wait_watcher(hub, watcher, timeout)
         finally:
-            timer.close()
             watcher.close()
-        return True
 
     def __iter__(self) -> Iterator[Any]:
         """Yield messages until the writer closes its end."""
