@@ -12,6 +12,7 @@ is kept for the next child for a moment (see ``_forker.py``).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import traceback
@@ -66,12 +67,23 @@ def fork_from_thread(in_child: Callable[[], NoReturn], inherited: _child.Inherit
 
     def fork() -> int:
         inherited.install()
+        # The child's garbage collector must not scan what it inherits: each
+        # object it visits costs a copy-on-write page fault. The objects are
+        # frozen in the child before its first collection can run (threading's
+        # own after-fork hook allocates enough to trigger one).
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             pid = _fork_quietly()
             if pid == 0:
+                gc.freeze()
+                if collecting:
+                    gc.enable()
                 in_child()
             return pid
         finally:
+            if collecting:
+                gc.enable()
             inherited.uninstall()
             # A before/after_in_parent hook may have created a hub in this
             # thread; free it now rather than keep its loop for the next child.
