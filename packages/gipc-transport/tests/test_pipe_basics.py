@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import gevent
 import gipc_transport
 import pytest
@@ -70,4 +72,19 @@ def test_context_exit_closes_both_and_unregisters() -> None:
     with gipc_transport.pipe() as (r, w):
         assert set(lowlevel.live_handles()) == {r, w}
     assert r.closed and w.closed
+    assert lowlevel.live_handles() == []
+
+
+def test_live_handles_are_listed_oldest_first_and_forget_dropped_ones() -> None:
+    first = gipc_transport.pipe()
+    second = gipc_transport.pipe()
+    third = gipc_transport.pipe()
+    assert lowlevel.live_handles() == [*first, *second, *third]
+    second[0].close()
+    del second
+    gc.collect()  # the writer of the second pair, dropped without close()
+    assert lowlevel.live_handles() == [*first, *third]
+    for pair in (first, third):
+        pair[0].close()
+        pair[1].close()
     assert lowlevel.live_handles() == []

@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._handles import Handle
 
-# Weak, so that a handle dropped without close() can be finalized; ordered by
-# creation so that listings are stable.
-_live: weakref.WeakValueDictionary[int, Handle] = weakref.WeakValueDictionary()
+# Weak references, so that a handle dropped without close() can be
+# finalized; a plain dict in creation order (keys only grow), because a
+# forked child walks it first thing, and in a fresh child every piece of
+# Python touched costs a copy-on-write page fault (a WeakValueDictionary
+# costs ~60 us there even when empty).
+_live: dict[int, weakref.ref[Handle]] = {}
 _counter = 0
 
 
@@ -18,8 +21,9 @@ def register(handle: Handle) -> int:
     """Record ``handle`` as open in this process; return its key for :func:`unregister`."""
     global _counter
     _counter += 1
-    _live[_counter] = handle
-    return _counter
+    key = _counter
+    _live[key] = weakref.ref(handle, lambda _, key=key: _live.pop(key, None))  # type: ignore[misc]
+    return key
 
 
 def unregister(key: int) -> None:
@@ -33,4 +37,7 @@ def live_handles() -> list[Handle]:
     After ``fork()`` this includes the handles inherited from the parent
     until :func:`~gipc_transport.lowlevel.adopt_in_child` closed them.
     """
-    return [h for _, h in sorted(_live.items())]
+    if not _live:
+        return []
+    # A copy first: a handle collected meanwhile removes its entry.
+    return [h for ref in list(_live.values()) if (h := ref()) is not None]

@@ -62,9 +62,12 @@ def adopt_in_child(keep: Iterable[Handle]) -> None:
     read-ahead bytes or the remainder of an interrupted message stay with
     the handle, so a kept handle continues exactly where the parent left it.
     """
+    handles = live_handles()
+    if not handles:
+        return
     keep_ids = {id(h) for h in keep}
     pid = os.getpid()
-    for h in live_handles():
+    for h in handles:
         h._adopt(pid)
         if id(h) not in keep_ids:
             try:
