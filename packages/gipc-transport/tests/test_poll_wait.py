@@ -9,7 +9,7 @@ import gevent
 import gevent.select
 import gipc_transport
 import pytest
-from gipc_transport import lowlevel
+from gipc_transport import GIPCClosed, lowlevel
 
 
 def test_poll_false_then_true() -> None:
@@ -154,3 +154,43 @@ def test_finalizer_in_a_forked_child_leaves_parent_descriptor_alone() -> None:
         assert os.waitstatus_to_exitcode(status) == 0
         w.put("still open")
         assert r.get(timeout=5) == "still open"
+
+
+@pytest.mark.parametrize("timeout", [None, 10.0])
+def test_close_during_poll_in_another_greenlet_raises_closed_there(timeout: float | None) -> None:
+    r, w = gipc_transport.pipe()
+    poller = gevent.spawn(r.poll, timeout)
+    gevent.sleep(0.01)
+    r.close()
+    poller.join(5)
+    assert poller.dead
+    assert isinstance(poller.exception, GIPCClosed), poller.exception
+    # The descriptor's number is reused at once; the old watcher is gone.
+    with gipc_transport.pipe() as (r2, w2):
+        w2.put("fresh")
+        assert r2.poll(5)
+        assert r2.get(timeout=5) == "fresh"
+    w.close()
+
+
+def test_close_during_gevent_wait_wakes_the_waiter() -> None:
+    r, w = gipc_transport.pipe()
+    waiter = gevent.spawn(gevent.wait, [r], 10)
+    gevent.sleep(0.01)
+    r.close()
+    # Woken by the close: the reader is returned as ready (its get() now
+    # raises GIPCClosed), rather than nothing after the timeout.
+    assert waiter.get(timeout=5) == [r]
+    with pytest.raises(GIPCClosed):
+        r.get()
+    w.close()
+
+
+def test_close_of_a_duplex_handle_during_poll() -> None:
+    a, b = gipc_transport.pipe(duplex=True)
+    poller = gevent.spawn(a.poll)
+    gevent.sleep(0.01)
+    a.close()
+    poller.join(5)
+    assert isinstance(poller.exception, GIPCClosed), poller.exception
+    b.close()

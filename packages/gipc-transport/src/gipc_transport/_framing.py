@@ -46,6 +46,8 @@ class FrameReader(Handle):
         # and whether unpickling copies the buffers.
         self._msg: tuple[bytes | bytearray, int, list[Any], int, bool] | None = None
         self._links: dict[Callable[[Any], Any], Any] = {}
+        # Watchers of poll() calls under way.
+        self._pollers: set[Any] = set()
 
     def _frame_buffered(self) -> bool:
         avail = self._end - self._start

@@ -13,7 +13,7 @@ from gevent import get_hub
 
 from . import _wire
 from ._codecs import Decoder, decode_pickle5, default_decoder
-from ._errors import GIPCError
+from ._errors import GIPCClosed, GIPCError
 from ._framing import FrameReader
 from ._handles import PID as _PID
 from ._handles import READ, start_deadline, wait_watcher
@@ -226,13 +226,19 @@ class Reader(FrameReader):
         # get() in another greenlet may wait on that one at any time (taking
         # the handle's lock to exclude it would make get() wait for poll()).
         watcher = hub.loop.io(self._fd, READ)
+        self._pollers.add(watcher)
         try:
             if timeout is None:
                 hub.wait(watcher)
-                return True
-            return wait_watcher(hub, watcher, timeout)
+                ready = True
+            else:
+                ready = wait_watcher(hub, watcher, timeout)
         finally:
+            self._pollers.discard(watcher)
             watcher.close()
+        if self._closed:
+            raise GIPCClosed(f"{self!r} was closed while polling")
+        return ready
 
     def __iter__(self) -> Iterator[Any]:
         """Yield messages until the writer closes its end."""
@@ -266,6 +272,26 @@ class Reader(FrameReader):
 
         watcher.start(ready)
         self._links[callback] = watcher
+
+    def _release(self) -> None:
+        # poll() and rawlink() take no lock, so close() does not wait for
+        # them; their watchers must stop before the descriptor closes (the
+        # number may be reused at once), and their waiters must learn of it:
+        # poll() raises GIPCClosed, linked callbacks are called.
+        # (Scheduled link callbacks, for buffered frames, run anyway.)
+        watchers = [w for w in (*self._pollers, *self._links.values()) if hasattr(w, "close")]
+        for watcher in watchers:
+            callback, args = watcher.callback, watcher.args or ()
+            watcher.stop()
+            if callback is not None:
+                get_hub().loop.run_callback(callback, *args)
+        super()._release()
+
+    def _adopt(self, pid: int) -> None:
+        # Watchers of the parent's loop, which a child does not use.
+        self._pollers = set()
+        self._links = {}
+        super()._adopt(pid)
 
     def unlink(self, callback: Callable[[Any], Any]) -> None:
         """Undo :meth:`rawlink`.
