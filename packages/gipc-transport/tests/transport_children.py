@@ -95,3 +95,13 @@ def echo_with_pauses(h: Any, pauses: list[float]) -> None:
             gevent.sleep(pause)
         h.put(msg)
     h.close()
+
+
+def send_with_pauses(w: Any, pauses: list[float]) -> None:
+    """Send 0, 1, 2, ..., pausing before each message as told."""
+    adopt(w)
+    for i, pause in enumerate(pauses):
+        if pause:
+            gevent.sleep(pause)
+        w.put(i)
+    w.close()

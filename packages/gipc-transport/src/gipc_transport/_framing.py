@@ -37,7 +37,7 @@ class FrameReader(Handle):
         # Set by a duplex handle that sent a request: the next get() waits
         # for the reply before trying to read it.
         self._reply_due = False
-        # Adaptive polling for due replies (see Reader._spin_for_reply).
+        # Adaptive polling before a wait (see Reader._spin_for_data).
         self._spin_skip = 0
         self._spin_backoff = 0
         # A large frame being received.

@@ -23,10 +23,10 @@ _SMALL = _wire.SMALL
 _unpack_header = _wire.HEADER.unpack_from
 _yield_cpu = getattr(os, "sched_yield", None)
 
-# How long a get() that awaits a reply polls before it sleeps in the hub
-# (seconds; 0: never). See Reader._spin_for_reply().
-REPLY_SPIN = [50e-6 if _yield_cpu is not None else 0.0]
-# A reply that missed the spin makes this many later ones skip it, at most.
+# How long a get() that finds nothing to read polls before it sleeps in the
+# hub (seconds; 0: never). See Reader._spin_for_data().
+READ_SPIN = [50e-6 if _yield_cpu is not None else 0.0]
+# A spin that found nothing makes at most this many later waits skip it.
 _SPIN_BACKOFF_MAX = 64
 
 
@@ -99,16 +99,18 @@ class Reader(FrameReader):
                 break
             # Nothing read ahead: read straight into the empty buffer, or
             # first wait for data if the reply to a request is awaited, which
-            # is hardly ever there yet (a read would only fail).
+            # is hardly ever there yet (a read would only fail). Waiting
+            # starts with a short spin.
             if self._reply_due:
                 self._reply_due = False
-                if self._spin_for_reply():
+                if self._spin_for_data():
                     continue
                 self._wait_unlocked()
             try:
                 got = _readv(self._fd, (self._view,))  # type: ignore[arg-type]
             except BlockingIOError:
-                self._wait_unlocked()
+                if not self._spin_for_data():
+                    self._wait_unlocked()
                 continue
             except OSError:
                 break
@@ -116,16 +118,16 @@ class Reader(FrameReader):
                 break
             self._start, self._end = 0, got
         deadline, legacy = start_deadline(timeout)
-        if self._reply_due:
-            self._reply_due = False
-            if (
-                self._ring
-                and self._start == self._end
-                and self._body is None
-                and self._msg is None
-                and not self._lock.locked()
-            ):
-                self._spin_for_reply(deadline)
+        self._reply_due = False
+        if (
+            self._ring
+            and self._start == self._end
+            and self._body is None
+            and self._msg is None
+            and not self._lock.locked()
+        ):
+            # Nothing buffered: the spin reads first, then polls briefly.
+            self._spin_for_data(deadline)
         self._acquire(deadline, "get()")
         try:
             if legacy is not None:
@@ -139,19 +141,20 @@ class Reader(FrameReader):
 
     def _expect_reply(self, due: bool = True) -> None:
         # Called by a duplex handle: whether the next get() awaits the reply
-        # to a request just sent, so it waits (polling first) before reading.
+        # to a request just sent, so it waits (spinning first) before reading.
         self._reply_due = due
 
-    def _spin_for_reply(self, deadline: float | None = None) -> bool:
-        """Poll for a due reply for a few microseconds; return whether it arrived.
+    def _spin_for_data(self, deadline: float | None = None) -> bool:
+        """Try to read for a few microseconds before sleeping; return whether data came.
 
-        Sleeping in the hub costs a wake-up when the reply arrives: in a
-        virtual machine, or with the other process on another CPU, that takes
-        longer than a quick reply does. So while nothing else is ready to run
-        in this thread, try to read, yielding the CPU between tries (a partner
-        on the same CPU then runs). A reply that misses the spin makes the next
-        replies skip it, exponentially more of them, until one comes in time;
-        a slow partner costs a fraction of a spin per reply.
+        Sleeping in the hub costs a wake-up when data arrives: in a virtual
+        machine, or with the other process on another CPU, that takes longer
+        than a quick reply or the next message of a stream takes to come, and
+        the writer pays for it too. So while nothing else is ready to run in
+        this thread, try to read, yielding the CPU between tries (a partner on
+        the same CPU then runs). A spin that finds nothing makes the next waits
+        skip it, exponentially more of them, until one finds data in time; an
+        idle or slow writer costs a fraction of a spin per wait.
 
         ``True`` also when the read met EOF or an error: the caller reads
         again at once and sees it.
@@ -159,7 +162,7 @@ class Reader(FrameReader):
         if self._spin_skip:
             self._spin_skip -= 1
             return False
-        budget = REPLY_SPIN[0]
+        budget = READ_SPIN[0]
         if not budget or getattr(get_hub().loop, "_callbacks", True):
             return False
         fd, view = self._fd, (self._view,)

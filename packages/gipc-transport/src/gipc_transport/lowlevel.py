@@ -13,7 +13,7 @@ from typing import Any
 from ._duplex import iter_handles
 from ._errors import GIPCClosed, GIPCError, GIPCLocked
 from ._handles import Handle
-from ._reader import REPLY_SPIN
+from ._reader import READ_SPIN
 from ._registry import live_handles, unregister
 
 __all__ = (
@@ -23,7 +23,7 @@ __all__ = (
     "release_transferred",
     "adopt_in_child",
     "forget",
-    "set_reply_spin",
+    "set_read_spin",
 )
 
 
@@ -88,24 +88,27 @@ def forget(handle: Handle) -> None:
     unregister(handle._key)
 
 
-def set_reply_spin(seconds: float) -> float:
-    """Set how long a duplex ``get()`` awaiting a reply polls before sleeping; return the old value.
+def set_read_spin(seconds: float) -> float:
+    """Set how long a ``get()`` that finds nothing to read polls before sleeping; return the old value.
 
-    After a duplex handle's ``put()``, its next ``get()`` expects the reply.
-    While no other greenlet of the thread is ready to run, it tries to read
-    for up to ``seconds`` (yielding the CPU between tries) before it waits in
-    the hub, because being woken when the reply arrives costs more than a
-    quick reply takes, above all in virtual machines and across CPUs. The
-    spin adapts: replies that miss it make later ones skip it. ``0`` turns
-    it off. The default is 50 microseconds (off where ``os.sched_yield`` is
-    missing, as on Windows). It applies to the whole process.
+    While no other greenlet of the thread is ready to run, such a ``get()``
+    tries to read for up to ``seconds`` (yielding the CPU between tries)
+    before it waits in the event loop, because being woken when data arrives
+    costs more than a quick reply or the next message of a stream takes to
+    come, above all in virtual machines and across CPUs, and the writer pays
+    for the wake-up too. The spin adapts: spins that find nothing make later
+    waits skip it, up to 64 of them. A duplex ``get()`` right after a
+    ``put()`` on the same handle spins before its first read (the reply is
+    hardly ever there at once). ``0`` turns spinning off. The default is 50
+    microseconds (off where ``os.sched_yield`` is missing, as on Windows).
+    It applies to every reader of the process.
 
     :raises GIPCError: if ``seconds`` is not a number from 0 to 1.
 
     .. versionadded:: 2.0
     """
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 1:
-        raise GIPCError(f"reply spin must be a number of seconds from 0 to 1, not {seconds!r}")
-    old = REPLY_SPIN[0]
-    REPLY_SPIN[0] = float(seconds)
+        raise GIPCError(f"read spin must be a number of seconds from 0 to 1, not {seconds!r}")
+    old = READ_SPIN[0]
+    READ_SPIN[0] = float(seconds)
     return old

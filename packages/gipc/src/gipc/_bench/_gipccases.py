@@ -126,17 +126,17 @@ def stream(raw: bool, count: int, size: int, watch: Watch = _ignore, method: str
     return {"count": count, "seconds": seconds, "mem_parent_kib": mem_parent, "mem_child_kib": mem_child}
 
 
-def _reply_spin(seconds: float | None) -> float | None:
-    """Set gipc 2's reply spin if ``seconds`` is given; return the old value."""
+def _read_spin(seconds: float | None) -> float | None:
+    """Set gipc 2's read spin if ``seconds`` is given; return the old value."""
     if seconds is None:
         return None
     from gipc_transport import lowlevel
 
-    return lowlevel.set_reply_spin(seconds)
+    return lowlevel.set_read_spin(seconds)
 
 
 def _echo(end: Any, spin: float | None = None) -> None:
-    _reply_spin(spin)
+    _read_spin(spin)
     while True:
         msg = end.get()
         if msg is None:
@@ -150,9 +150,9 @@ def roundtrip(
 ) -> Result:
     """Time ``count`` ping-pong round trips of a 1-byte message over a duplex pipe.
 
-    ``spin``: gipc 2's reply spin in both processes (``None``: the default).
+    ``spin``: gipc 2's read spin in both processes (``None``: the default).
     """
-    old = _reply_spin(spin)
+    old = _read_spin(spin)
     try:
         with gipc.pipe(duplex=True) as (mine, theirs):
             p = _start(_echo, (theirs, spin), method)
@@ -167,7 +167,7 @@ def roundtrip(
             mine.put(None)
             p.join(60)
     finally:
-        _reply_spin(old)
+        _read_spin(old)
     return {"count": count, "seconds": seconds}
 
 

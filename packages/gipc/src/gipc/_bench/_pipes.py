@@ -101,7 +101,7 @@ def roundtrips(preset: Preset, legacy: Legacy | None) -> list[Case]:
     n = preset.roundtrips
     trials: Trials = {
         "gipc duplex": lambda dog: _gipccases.roundtrip(n, dog.watch, _rawpipes.METHOD),
-        # What the reply spin (gipc_transport.lowlevel.set_reply_spin) adds.
+        # What the read spin (gipc_transport.lowlevel.set_read_spin) adds.
         "gipc duplex, no spin": lambda dog: _gipccases.roundtrip(n, dog.watch, _rawpipes.METHOD, spin=0.0),
         "mp.Pipe duplex": lambda dog: _rawpipes.mp_roundtrip(n, dog.watch),
     }

@@ -1,10 +1,11 @@
-"""A duplex get() awaiting a reply polls briefly before it sleeps in the hub.
+"""A get() that finds nothing to read polls briefly before it sleeps in the hub.
 
-The spin is invisible in results (only in speed, which the benchmark
-measures), so the single-process tests look at the reader's backoff state to
-tell a spin that caught the reply from one that missed it or never ran.
-Within one process nothing else can run during a spin: a reply written by
-another greenlet always misses it.
+A duplex get() right after a put() (awaiting the reply) spins before its
+first read. The spin is invisible in results (only in speed, which the
+benchmark measures), so the single-process tests look at the reader's
+backoff state to tell a spin that caught data from one that missed it or
+never ran. Within one process nothing else can run during a spin: a message
+written by another greenlet always misses it.
 """
 
 from __future__ import annotations
@@ -23,15 +24,15 @@ from gipc_transport import GIPCError, GIPCTimeout, lowlevel
 
 @pytest.fixture
 def spin() -> Iterator[None]:
-    old = lowlevel.set_reply_spin(50e-6)
+    old = lowlevel.set_read_spin(50e-6)
     try:
         yield
     finally:
-        lowlevel.set_reply_spin(old)
+        lowlevel.set_read_spin(old)
 
 
-def backoff(h: gipc_transport.DuplexHandle) -> tuple[int, int]:
-    reader = h.handles()[0]
+def backoff(h: gipc_transport.DuplexHandle | gipc_transport.Reader) -> tuple[int, int]:
+    reader = h.handles()[0] if isinstance(h, gipc_transport.DuplexHandle) else h
     return reader._spin_backoff, reader._spin_skip  # type: ignore[attr-defined]
 
 
@@ -46,23 +47,23 @@ def channel() -> Iterator[tuple[gipc_transport.DuplexHandle, gipc_transport.Dupl
         yield a, b
 
 
-def reply_later(h: gipc_transport.DuplexHandle, obj: object) -> gevent.Greenlet:
+def reply_later(h: gipc_transport.DuplexHandle | gipc_transport.Writer, obj: object) -> gevent.Greenlet:
     """Reply from a greenlet that is already asleep, so nothing is ready to run."""
     g = gevent.spawn(lambda: (gevent.sleep(0.001), h.put(obj)))
     gevent.sleep(0)
     return g
 
 
-def test_set_reply_spin_returns_the_old_value_and_refuses_nonsense() -> None:
-    old = lowlevel.set_reply_spin(0.001)
+def test_set_read_spin_returns_the_old_value_and_refuses_nonsense() -> None:
+    old = lowlevel.set_read_spin(0.001)
     try:
-        assert lowlevel.set_reply_spin(0) == 0.001
+        assert lowlevel.set_read_spin(0) == 0.001
         for bad in (-1e-6, 1.5, "50us", None, True):
-            with pytest.raises(GIPCError, match="reply spin"):
-                lowlevel.set_reply_spin(bad)  # type: ignore[arg-type]
-        assert lowlevel.set_reply_spin(0) == 0
+            with pytest.raises(GIPCError, match="read spin"):
+                lowlevel.set_read_spin(bad)  # type: ignore[arg-type]
+        assert lowlevel.set_read_spin(0) == 0
     finally:
-        lowlevel.set_reply_spin(old)
+        lowlevel.set_read_spin(old)
 
 
 def test_a_reply_already_there_is_caught_by_the_spin(spin: None) -> None:
@@ -122,7 +123,7 @@ def test_no_spin_while_other_greenlets_are_ready(spin: None) -> None:
 
 
 def test_spin_zero_turns_it_off() -> None:
-    old = lowlevel.set_reply_spin(0)
+    old = lowlevel.set_read_spin(0)
     try:
         with channel() as (a, b):
             a.put("request")
@@ -131,7 +132,7 @@ def test_spin_zero_turns_it_off() -> None:
             assert a.get() == "reply"
             assert backoff(a) == (0, 0)
     finally:
-        lowlevel.set_reply_spin(old)
+        lowlevel.set_read_spin(old)
 
 
 def test_get_with_a_timeout_spins_too(spin: None) -> None:
@@ -159,7 +160,7 @@ def test_get_with_a_legacy_timeout_spins_too(spin: None) -> None:
 
 
 def test_the_spin_ends_at_the_deadline_of_get() -> None:
-    old = lowlevel.set_reply_spin(1.0)
+    old = lowlevel.set_read_spin(1.0)
     try:
         with channel() as (a, b):
             a.put("request")
@@ -172,7 +173,44 @@ def test_the_spin_ends_at_the_deadline_of_get() -> None:
             b.put("reply")
             assert a.get(timeout=5) == "reply"
     finally:
-        lowlevel.set_reply_spin(old)
+        lowlevel.set_read_spin(old)
+
+
+def test_a_simplex_get_spins_when_the_pipe_is_empty(spin: None) -> None:
+    with gipc_transport.pipe() as (r, w):
+        w.put("warm up")
+        assert r.get() == "warm up"
+        w.put("there")
+        assert r.get() == "there"  # read at once, no spin needed
+        assert backoff(r) == (0, 0)
+        reply_later(w, "later")
+        assert r.get() == "later"  # the spin found nothing
+        assert backoff(r) == (1, 1)
+        reply_later(w, "later")
+        assert r.get(timeout=5) == "later"  # skipped
+        assert backoff(r) == (1, 0)
+        w.put("there")
+        assert r.get(timeout=5) == "there"  # the spin's first read finds it
+        assert backoff(r) == (0, 0)
+
+
+@pytest.mark.parametrize("spin_seconds", [0.0, 50e-6, 0.002])
+def test_a_stream_with_pauses_arrives_whole_and_in_order(start_method: str, spin_seconds: float) -> None:
+    pauses = [0.0] * 50 + [0.003, 0.0, 0.0001, 0.0, 0.01, 0.0005] * 30
+    old = lowlevel.set_read_spin(spin_seconds)
+    try:
+        with gipc_transport.pipe() as (r, w):
+            ctx = multiprocessing.get_context(start_method)
+            p = ctx.Process(target=C.send_with_pauses, args=(w, pauses))
+            p.start()
+            w.close()
+            assert [r.get() for _ in pauses] == list(range(len(pauses)))
+            with pytest.raises(EOFError):
+                r.get(timeout=C.WAIT)
+            p.join(C.WAIT)
+            assert p.exitcode == 0
+    finally:
+        lowlevel.set_read_spin(old)
 
 
 @pytest.mark.parametrize("spin_seconds", [0.0, 50e-6, 0.002])
@@ -180,7 +218,7 @@ def test_round_trips_with_a_partner_of_changing_speed(start_method: str, spin_se
     # Quick and slow replies mixed, so spins hit, miss and skip; every
     # reply must still be the right one, in order, and nothing is left over.
     pauses = [0.0, 0.0, 0.003, 0.0, 0.0001, 0.0, 0.0, 0.01, 0.0005] * 40
-    old = lowlevel.set_reply_spin(spin_seconds)
+    old = lowlevel.set_read_spin(spin_seconds)
     try:
         with gipc_transport.pipe(duplex=True) as (a, b):
             ctx = multiprocessing.get_context(start_method)
@@ -195,4 +233,4 @@ def test_round_trips_with_a_partner_of_changing_speed(start_method: str, spin_se
             p.join(C.WAIT)
             assert p.exitcode == 0
     finally:
-        lowlevel.set_reply_spin(old)
+        lowlevel.set_read_spin(old)
