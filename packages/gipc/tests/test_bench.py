@@ -102,7 +102,7 @@ def test_only_selects_sections(tmp_path: Path, bench_cache: Path) -> None:
     assert cli(argv) == 0
     data = json.loads(out.read_text())
     assert [c["section"] for c in data["cases"]] == ["duplex"]
-    assert set(data["cases"][0]["results"]) == {"gipc duplex", "mp.Pipe duplex"}
+    assert set(data["cases"][0]["results"]) == {"gipc duplex", "gipc duplex, no spin", "mp.Pipe duplex"}
     assert data["machine"]["legacy"] is None
 
 
