@@ -8,6 +8,7 @@ distributions are installed, and in ``spawn`` children of the tests.
 
 from __future__ import annotations
 
+import importlib
 import os
 
 
@@ -48,24 +49,17 @@ def multiprocessing_helpers() -> tuple[set[int], set[int]]:
     """Pids and fds of the forkserver and resource tracker, which outlive tests."""
     pids: set[int] = set()
     fds: set[int] = set()
-    try:
-        from multiprocessing import forkserver
-
-        fs = forkserver._forkserver
-        if getattr(fs, "_forkserver_pid", None):
-            pids.add(fs._forkserver_pid)
-        if getattr(fs, "_forkserver_alive_fd", None) is not None:
-            fds.add(fs._forkserver_alive_fd)
-    except ImportError:
-        pass
-    try:
-        from multiprocessing import resource_tracker
-
-        rt = resource_tracker._resource_tracker
-        if getattr(rt, "_pid", None):
-            pids.add(rt._pid)
-        if getattr(rt, "_fd", None) is not None:
-            fds.add(rt._fd)
-    except ImportError:
-        pass
+    helpers = (
+        ("forkserver", "_forkserver", "_forkserver_pid", "_forkserver_alive_fd"),
+        ("resource_tracker", "_resource_tracker", "_pid", "_fd"),
+    )
+    for module, instance, pid_attr, fd_attr in helpers:
+        try:
+            helper = getattr(importlib.import_module(f"multiprocessing.{module}"), instance)
+        except ImportError:
+            continue
+        if getattr(helper, pid_attr, None):
+            pids.add(getattr(helper, pid_attr))
+        if getattr(helper, fd_attr, None) is not None:
+            fds.add(getattr(helper, fd_attr))
     return pids, fds

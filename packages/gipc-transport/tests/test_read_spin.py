@@ -22,13 +22,19 @@ import transport_children as C
 from gipc_transport import GIPCError, GIPCTimeout, lowlevel
 
 
-@pytest.fixture
-def spin() -> Iterator[None]:
-    old = lowlevel.set_read_spin(50e-6)
+@contextmanager
+def read_spin(seconds: float) -> Iterator[None]:
+    old = lowlevel.set_read_spin(seconds)
     try:
         yield
     finally:
         lowlevel.set_read_spin(old)
+
+
+@pytest.fixture
+def spin() -> Iterator[None]:
+    with read_spin(50e-6):
+        yield
 
 
 def backoff(h: gipc_transport.DuplexHandle | gipc_transport.Reader) -> tuple[int, int]:
@@ -54,16 +60,20 @@ def reply_later(h: gipc_transport.DuplexHandle | gipc_transport.Writer, obj: obj
     return g
 
 
+def request_answered_late(a: gipc_transport.DuplexHandle, b: gipc_transport.DuplexHandle) -> None:
+    """``a`` sends a request, which ``b`` answers with "reply" from a sleeping greenlet."""
+    a.put("request")
+    assert b.get() == "request"
+    reply_later(b, "reply")
+
+
 def test_set_read_spin_returns_the_old_value_and_refuses_nonsense() -> None:
-    old = lowlevel.set_read_spin(0.001)
-    try:
+    with read_spin(0.001):
         assert lowlevel.set_read_spin(0) == 0.001
         for bad in (-1e-6, 1.5, "50us", None, True):
             with pytest.raises(GIPCError, match="read spin"):
                 lowlevel.set_read_spin(bad)  # type: ignore[arg-type]
         assert lowlevel.set_read_spin(0) == 0
-    finally:
-        lowlevel.set_read_spin(old)
 
 
 def test_a_reply_already_there_is_caught_by_the_spin(spin: None) -> None:
@@ -123,23 +133,16 @@ def test_no_spin_while_other_greenlets_are_ready(spin: None) -> None:
 
 
 def test_spin_zero_turns_it_off() -> None:
-    old = lowlevel.set_read_spin(0)
-    try:
+    with read_spin(0):
         with channel() as (a, b):
-            a.put("request")
-            assert b.get() == "request"
-            reply_later(b, "reply")
+            request_answered_late(a, b)
             assert a.get() == "reply"
             assert backoff(a) == (0, 0)
-    finally:
-        lowlevel.set_read_spin(old)
 
 
 def test_get_with_a_timeout_spins_too(spin: None) -> None:
     with channel() as (a, b):
-        a.put("request")
-        assert b.get() == "request"
-        reply_later(b, "reply")
+        request_answered_late(a, b)
         assert a.get(timeout=5) == "reply"
         assert backoff(a) == (1, 1)
         for _ in range(2):  # skip once, then catch a reply that is there
@@ -151,17 +154,14 @@ def test_get_with_a_timeout_spins_too(spin: None) -> None:
 
 def test_get_with_a_legacy_timeout_spins_too(spin: None) -> None:
     with channel() as (a, b):
-        a.put("request")
-        assert b.get() == "request"
-        reply_later(b, "reply")
+        request_answered_late(a, b)
         with gevent.Timeout(5) as t:
             assert a.get(timeout=t) == "reply"
         assert backoff(a) == (1, 1)
 
 
 def test_the_spin_ends_at_the_deadline_of_get() -> None:
-    old = lowlevel.set_read_spin(1.0)
-    try:
+    with read_spin(1.0):
         with channel() as (a, b):
             a.put("request")
             assert b.get() == "request"
@@ -172,8 +172,6 @@ def test_the_spin_ends_at_the_deadline_of_get() -> None:
             assert time.monotonic() - t0 < 0.5
             b.put("reply")
             assert a.get(timeout=5) == "reply"
-    finally:
-        lowlevel.set_read_spin(old)
 
 
 def test_a_simplex_get_spins_when_the_pipe_is_empty(spin: None) -> None:
@@ -197,8 +195,7 @@ def test_a_simplex_get_spins_when_the_pipe_is_empty(spin: None) -> None:
 @pytest.mark.parametrize("spin_seconds", [0.0, 50e-6, 0.002])
 def test_a_stream_with_pauses_arrives_whole_and_in_order(start_method: str, spin_seconds: float) -> None:
     pauses = [0.0] * 50 + [0.003, 0.0, 0.0001, 0.0, 0.01, 0.0005] * 30
-    old = lowlevel.set_read_spin(spin_seconds)
-    try:
+    with read_spin(spin_seconds):
         with gipc_transport.pipe() as (r, w):
             ctx = multiprocessing.get_context(start_method)
             p = ctx.Process(target=C.send_with_pauses, args=(w, pauses))
@@ -209,8 +206,6 @@ def test_a_stream_with_pauses_arrives_whole_and_in_order(start_method: str, spin
                 r.get(timeout=C.WAIT)
             p.join(C.WAIT)
             assert p.exitcode == 0
-    finally:
-        lowlevel.set_read_spin(old)
 
 
 @pytest.mark.parametrize("spin_seconds", [0.0, 50e-6, 0.002])
@@ -218,8 +213,7 @@ def test_round_trips_with_a_partner_of_changing_speed(start_method: str, spin_se
     # Quick and slow replies mixed, so spins hit, miss and skip; every
     # reply must still be the right one, in order, and nothing is left over.
     pauses = [0.0, 0.0, 0.003, 0.0, 0.0001, 0.0, 0.0, 0.01, 0.0005] * 40
-    old = lowlevel.set_read_spin(spin_seconds)
-    try:
+    with read_spin(spin_seconds):
         with gipc_transport.pipe(duplex=True) as (a, b):
             ctx = multiprocessing.get_context(start_method)
             p = ctx.Process(target=C.echo_with_pauses, args=(b, pauses))
@@ -232,5 +226,3 @@ def test_round_trips_with_a_partner_of_changing_speed(start_method: str, spin_se
                 a.get(timeout=C.WAIT)
             p.join(C.WAIT)
             assert p.exitcode == 0
-    finally:
-        lowlevel.set_read_spin(old)
