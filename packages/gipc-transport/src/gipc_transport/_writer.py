@@ -13,11 +13,11 @@ from __future__ import annotations
 import errno
 import os
 import pickle
-import sys
+import weakref
 from os import write
 from typing import Any
 
-from . import _wire
+from . import _pipesize, _wire
 from ._codecs import Encoder, HasBuffers, Segments, default_encoder, encode_default, raw_codec, refuse_buffers
 from ._errors import GIPCBrokenPipe, GIPCClosed, GIPCError, GIPCMessageTooLarge, GIPCTimeout
 from ._handles import PID as _PID
@@ -25,12 +25,8 @@ from ._handles import WRITE, Handle, start_deadline
 
 # writev() takes at most IOV_MAX (1024 on Linux) segments per call.
 _IOV_MAX = 1024
-# Linux lets unprivileged processes grow a pipe up to
-# /proc/sys/fs/pipe-max-size (1 MiB by default). Larger pipes mean fewer
-# system calls and wake-ups for large messages and for streams of small
-# ones; it is done lazily, on the first large message or the first time the
-# pipe is full, because every enlarged pipe counts against the per-user limit.
-_PIPE_SIZES = (1024 * 1024, 256 * 1024)
+# The pipe is enlarged (see _pipesize) lazily, on the first large message or
+# the first time it is full: every enlarged pipe counts against a per-user limit.
 _JOIN = _wire.JOIN
 _SMALL = _wire.SMALL
 _HEADER_SIZE = _wire.HEADER_SIZE
@@ -93,6 +89,7 @@ class Writer(Handle):
         self._configure(encoder, max_message_size)
         self._pending: Segments = []
         self._grown = False
+        self._give_back: weakref.finalize[[int], Writer] | None = None
 
     def _configure(self, encoder: Encoder, max_message_size: int | None) -> None:
         self._encoder = encoder
@@ -288,17 +285,16 @@ class Writer(Handle):
 
     def _grow_pipe(self) -> None:
         self._grown = True
-        if not sys.platform.startswith("linux"):
-            return
-        import fcntl
-
         assert self._fd is not None
-        for size in _PIPE_SIZES:
-            try:
-                fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, size)  # type: ignore[attr-defined,unused-ignore]
-                return
-            except OSError:
-                continue
+        extra = _pipesize.enlarge(self._fd)
+        if extra:
+            # Given back when the handle is released, or dropped without that.
+            self._give_back = weakref.finalize(self, _pipesize.give_back, extra)
+
+    def _release(self) -> None:
+        super()._release()
+        if self._give_back is not None:
+            self._give_back()
 
     def _transfer_state(self) -> dict[str, Any]:
         # The remainder of an interrupted message must go out from wherever
@@ -309,3 +305,4 @@ class Writer(Handle):
         self._configure(state["encoder"], state["max"])
         self._pending = state["pending"]
         self._grown = False
+        self._give_back = None
