@@ -292,9 +292,11 @@ class Writer(Handle):
             self._give_back = weakref.finalize(self, _pipesize.give_back, extra)
 
     def _release(self) -> None:
-        super()._release()
-        if self._give_back is not None:
-            self._give_back()
+        try:
+            super()._release()
+        finally:
+            if self._give_back is not None:
+                self._give_back()
 
     def _transfer_state(self) -> dict[str, Any]:
         # The remainder of an interrupted message must go out from wherever
