@@ -20,11 +20,13 @@ import gipc
 from ._runner import MIB, Case, human
 
 # The speed goals of issues 3, 4 and 6: (section, case, competitor, reference, minimum ratio).
+# Issue 3 sets "3x gipc 1.8.0" for 16 MiB messages as 1.8.0 sends them by
+# default (pickled); without a codec 1.8.0 already runs at nearly the C
+# program's rate, which is the bound for both (the table still shows it).
 GOALS = (
     ("messages", "1 B child->parent", "gipc", "mp.Pipe send_bytes", 1.2),
     ("messages", "1 B child->parent", "gipc raw", "mp.Pipe send_bytes", 1.2),
     ("throughput", "16 MiB", "gipc", "gipc 1.8.0", 3.0),
-    ("throughput", "16 MiB", "gipc raw", "gipc 1.8.0 raw", 3.0),
     ("throughput", "16 MiB", "gipc", "C pipe", 1 / 1.5),
     ("throughput", "16 MiB", "gipc raw", "C pipe", 1 / 1.5),
     ("duplex", "1 B round trip", "gipc duplex", "mp.Pipe duplex", 1.0),
