@@ -194,3 +194,17 @@ def test_close_of_a_duplex_handle_during_poll() -> None:
     poller.join(5)
     assert isinstance(poller.exception, GIPCClosed), poller.exception
     b.close()
+
+
+def test_poll_zero_sees_data_and_eof_waiting_in_the_pipe() -> None:
+    # Whatever the loop backend: poll(0) must not depend on whether one
+    # turn of the event loop happens to report the descriptor.
+    with gipc_transport.pipe() as (r, w):
+        w.put("x")
+        assert r.poll(0) is True
+        assert r.get(timeout=5) == "x"
+        assert r.poll(0) is False
+        w.close()
+        assert r.poll(0) is True
+        with pytest.raises(EOFError):
+            r.get(timeout=5)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import select
 from collections.abc import Callable, Iterator
 from os import readv as _readv
 from pickle import loads as _loads
 from time import monotonic as _clock
 from typing import Any
 
-from gevent import get_hub
+from gevent import get_hub, monkey
 
 from . import _wire
 from ._codecs import Decoder, decode_pickle5, default_decoder
@@ -22,6 +23,7 @@ _HEADER_SIZE = _wire.HEADER_SIZE
 _SMALL = _wire.SMALL
 _unpack_header = _wire.HEADER.unpack_from
 _yield_cpu = getattr(os, "sched_yield", None)
+_select_poll = monkey.get_original("select", "poll") if hasattr(select, "poll") else None
 
 # How long a get() that finds nothing to read polls before it sleeps in the
 # hub (seconds; 0: never). See Reader._spin_for_data().
@@ -223,8 +225,12 @@ class Reader(FrameReader):
         self._validate()
         if self._frame_buffered():
             return True
-        hub = get_hub()
         assert self._fd is not None
+        if _readable_now(self._fd):
+            # Not left to one turn of the event loop: whether that reports a
+            # ready descriptor differs between loop backends.
+            return True
+        hub = get_hub()
         # Not the handle's own watcher: a watcher serves one waiter, and a
         # get() in another greenlet may wait on that one at any time (taking
         # the handle's lock to exclude it would make get() wait for poll()).
@@ -306,3 +312,12 @@ class Reader(FrameReader):
             link.stop()
             if hasattr(link, "close"):
                 link.close()
+
+
+def _readable_now(fd: int) -> bool:
+    """Whether ``fd`` has data or EOF to read right now (``False`` where that cannot be told)."""
+    if _select_poll is None:
+        return False
+    poller = _select_poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
