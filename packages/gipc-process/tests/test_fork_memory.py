@@ -57,6 +57,8 @@ def test_a_collection_in_the_child_does_not_touch_inherited_objects(ballast: lis
 
 def test_the_child_collects_garbage_if_the_parent_does() -> None:
     assert gc.isenabled()
+    # Not 0 everywhere: Python 3.12 starts with objects frozen.
+    frozen = gc.get_freeze_count()
     gc.disable()
     try:
         enabled, _ = _child_collects(unfreeze=False)
@@ -67,4 +69,4 @@ def test_the_child_collects_garbage_if_the_parent_does() -> None:
     enabled, _ = _child_collects(unfreeze=False)
     assert enabled
     assert gc.isenabled()
-    assert gc.get_freeze_count() == 0  # nothing stays frozen in the parent
+    assert gc.get_freeze_count() == frozen  # the parent froze nothing
