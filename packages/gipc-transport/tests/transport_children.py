@@ -105,3 +105,14 @@ def send_with_pauses(w: Any, pauses: list[float]) -> None:
             gevent.sleep(pause)
         w.put(i)
     w.close()
+
+
+def consume_until_eof(r: Any) -> None:
+    """Read as fast as possible until the writer closes (plain get(): the read spin on)."""
+    adopt(r)
+    try:
+        while True:
+            r.get()
+    except EOFError:
+        pass
+    r.close()

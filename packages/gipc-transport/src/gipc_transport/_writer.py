@@ -17,6 +17,8 @@ import weakref
 from os import write
 from typing import Any
 
+import gevent
+
 from . import _pipesize, _wire
 from ._codecs import Encoder, HasBuffers, Segments, default_encoder, encode_default, raw_codec, refuse_buffers
 from ._errors import GIPCBrokenPipe, GIPCClosed, GIPCError, GIPCMessageTooLarge, GIPCTimeout
@@ -25,6 +27,11 @@ from ._handles import WRITE, Handle, start_deadline
 
 # writev() takes at most IOV_MAX (1024 on Linux) segments per call.
 _IOV_MAX = 1024
+# A greenlet putting in a loop into a pipe that never fills (the reader
+# keeps up) would never let the others of its thread run: after about this
+# many bytes, each message counting at least _FAIR_MIN, put() first yields.
+_FAIR_BYTES = 1024 * 1024
+_FAIR_MIN = 1024
 # The pipe is enlarged (see _pipesize) lazily, on the first large message or
 # the first time it is full: every enlarged pipe counts against a per-user limit.
 _JOIN = _wire.JOIN
@@ -90,6 +97,7 @@ class Writer(Handle):
         self._pending: Segments = []
         self._grown = False
         self._give_back: weakref.finalize[[int], Writer] | None = None
+        self._credit = _FAIR_BYTES
 
     def _configure(self, encoder: Encoder, max_message_size: int | None) -> None:
         self._encoder = encoder
@@ -123,6 +131,10 @@ class Writer(Handle):
         """
         if self._closed or self._broken is not None or _PID[0] != self._legit_pid:
             self._validate()
+        if self._credit < 0:
+            # Before anything is written: an exception here sends nothing.
+            self._credit = _FAIR_BYTES
+            gevent.sleep(0)
         if timeout is not None:
             return self._put(obj, None, start_deadline(timeout)[0])
         # The common cases of small messages are encoded and written right
@@ -152,6 +164,7 @@ class Writer(Handle):
         except OSError:
             written = 0
         if written == n + _HEADER_SIZE:
+            self._credit -= n + _FAIR_MIN
             return None
         if written:
             # The rest goes out first, under the lock, whatever happens next.
@@ -174,6 +187,7 @@ class Writer(Handle):
             except OSError:
                 written = 0
             if written == len(frame):
+                self._credit -= n + _FAIR_MIN
                 return
             if written:
                 segments[0] = memoryview(frame)[written:]
@@ -190,6 +204,7 @@ class Writer(Handle):
                 self._write(segments, deadline, "put()", aligned)
         finally:
             self._lock.release()
+        self._credit -= n + _FAIR_MIN
 
     def flush(self, timeout: float | None = None) -> None:
         """Write the remainder of a message whose ``put()`` was interrupted, if any.
@@ -252,6 +267,7 @@ class Writer(Handle):
                         self._grow_pipe()
                     else:
                         self._wait(deadline, what)
+                        self._credit = _FAIR_BYTES  # the others ran meanwhile
                     continue
                 started = True
                 # Empty segments (an empty out-of-band buffer) are dropped here too.
@@ -308,3 +324,4 @@ class Writer(Handle):
         self._pending = state["pending"]
         self._grown = False
         self._give_back = None
+        self._credit = _FAIR_BYTES
