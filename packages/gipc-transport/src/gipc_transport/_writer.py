@@ -119,6 +119,12 @@ class Writer(Handle):
         the message is not lost: its remainder goes out first with the next
         ``put()`` or :meth:`flush`. If nothing was written, nothing is sent.
 
+        ``put()`` waits only when the pipe is full. So that a greenlet
+        putting in a loop to a reader that keeps up cannot starve the other
+        greenlets of its thread, ``put()`` yields to the event loop once
+        after about 1 MiB (or 1,024 small messages) sent without waiting,
+        before it writes anything.
+
         :param obj: the object to send.
         :param timeout: ``None`` to wait as long as needed, or the deadline in
             seconds for writing the whole message.
