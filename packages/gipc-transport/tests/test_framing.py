@@ -196,3 +196,59 @@ def test_max_message_size_rejects_forged_huge_header_without_reading() -> None:
 def test_invalid_max_message_size_is_rejected(bad: object) -> None:
     with pytest.raises(GIPCError):
         gipc_transport.pipe(max_message_size=bad)  # type: ignore[arg-type]
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        data += os.read(fd, n - len(data))
+    return data
+
+
+def test_short_bytes_are_pickled_exactly_as_pickle_does() -> None:
+    # put() builds the pickle of a short bytes object itself: what reaches
+    # the pipe must be the frame of pickle.dumps(), for every length.
+    with gipc_transport.pipe() as (r, w):
+        for k in [*range(300), 65535]:
+            payload = os.urandom(k)
+            w.put(payload)
+            stream = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
+            assert _read_exactly(r.fileno(), 8 + len(stream)) == header(len(stream)) + stream, k
+
+
+def test_short_bytes_respect_max_message_size() -> None:
+    limit = len(pickle.dumps(b"x" * 10, pickle.HIGHEST_PROTOCOL))
+    with gipc_transport.pipe(max_message_size=limit) as (r, w):
+        with pytest.raises(GIPCMessageTooLarge):
+            w.put(b"x" * 11)
+        w.put(b"x" * 10)
+        assert r.get(timeout=5) == b"x" * 10
+
+
+def test_a_bytes_subclass_keeps_its_class() -> None:
+    with gipc_transport.pipe() as (r, w):
+        w.put(Tagged(b"abc"))
+        got = r.get(timeout=5)
+        assert type(got) is Tagged
+        assert got == b"abc"
+
+
+class Tagged(bytes):
+    pass
+
+
+def test_short_bytes_heads_only_where_pickle_matches_them() -> None:
+    from gipc_transport import _codecs
+
+    heads, tail = _codecs._pickled_bytes_heads(pickle.dumps)
+    assert len(heads) == 256
+    assert all(
+        heads[k] + b"z" * k + tail == pickle.dumps(b"z" * k, pickle.HIGHEST_PROTOCOL) for k in range(256)
+    )
+
+    def content_dependent(obj: object, protocol: int) -> bytes:
+        # A pickler whose output around the bytes depends on their content.
+        stream = pickle.dumps(obj, protocol)
+        return stream[:-1] + bytes([len(set(obj)) % 2]) + stream[-1:] if isinstance(obj, bytes) else stream  # type: ignore[arg-type]
+
+    assert _codecs._pickled_bytes_heads(content_dependent) == ((), b"")

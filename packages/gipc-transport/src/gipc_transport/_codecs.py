@@ -75,6 +75,32 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _pack_header = _wire.HEADER.pack
 
 
+def _pickled_bytes_heads(dumps: Callable[[Any, int], bytes]) -> tuple[tuple[bytes, ...], bytes]:
+    """What ``pickle.dumps()`` writes before and after a short ``bytes`` object.
+
+    Pickling a short ``bytes`` is a fixed head (protocol, frame and opcode,
+    which depend on the length only), the bytes themselves and a fixed tail.
+    Found by pickling, and checked: if some Python pickles differently,
+    there are no heads and every ``bytes`` goes through ``pickle.dumps()``.
+    """
+    heads: list[bytes] = []
+    tail = dumps(b"", _PROTOCOL)[-2:]
+    for k in range(256):
+        zeros, ones = dumps(b"\x00" * k, _PROTOCOL), dumps(b"\xff" * k, _PROTOCOL)
+        head = zeros[: len(zeros) - k - len(tail)]
+        if zeros != head + b"\x00" * k + tail or ones != head + b"\xff" * k + tail:
+            return (), b""
+        heads.append(head)
+    return tuple(heads), tail
+
+
+# ``PICKLED_BYTES_HEADS[len(b)] + b + PICKLED_BYTES_TAIL == pickle.dumps(b)``
+# for a ``bytes`` b shorter than ``len(PICKLED_BYTES_HEADS)``: the bytes
+# messages that are small enough for pickle's cost to count are pickled
+# byte for byte the same, several times faster.
+PICKLED_BYTES_HEADS, PICKLED_BYTES_TAIL = _pickled_bytes_heads(_dumps)
+
+
 def encode_default(obj: Any) -> tuple[Segments, int]:
     """Encode ``obj`` with the default codec into frame segments ready for ``writev``.
 

@@ -20,7 +20,17 @@ from typing import Any
 import gevent
 
 from . import _pipesize, _wire
-from ._codecs import Encoder, HasBuffers, Segments, default_encoder, encode_default, raw_codec, refuse_buffers
+from ._codecs import (
+    PICKLED_BYTES_HEADS,
+    PICKLED_BYTES_TAIL,
+    Encoder,
+    HasBuffers,
+    Segments,
+    default_encoder,
+    encode_default,
+    raw_codec,
+    refuse_buffers,
+)
 from ._errors import GIPCBrokenPipe, GIPCClosed, GIPCError, GIPCMessageTooLarge, GIPCTimeout
 from ._handles import PID as _PID
 from ._handles import WRITE, Handle, start_deadline
@@ -43,6 +53,9 @@ _dumps = pickle.dumps
 # part of the cost of putting a tiny message.
 _HEADERS = tuple(_pack_header(n) for n in range(256))
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+_BYTES_HEADS = PICKLED_BYTES_HEADS
+_BYTES_TAIL = PICKLED_BYTES_TAIL
+_N_HEADS = len(_BYTES_HEADS)
 
 
 # The kernel copies a pipe write into pages, filled from the write's first
@@ -147,14 +160,17 @@ class Writer(Handle):
         # here: for them, every further call is a large share of the cost.
         tp = type(obj)
         if self._default:
-            if (tp is bytes or tp is bytearray) and len(obj) >= _SMALL:
+            if tp is bytes and len(obj) < _N_HEADS:
+                data = _BYTES_HEADS[len(obj)] + obj + _BYTES_TAIL
+            elif (tp is bytes or tp is bytearray) and len(obj) >= _SMALL:
                 return self._put(obj, None, None)
-            try:
-                # Most objects have no out-of-band buffers: pickle them
-                # without collecting any, and start over if they have some.
-                data = _dumps(obj, _PROTOCOL, buffer_callback=refuse_buffers)
-            except HasBuffers:
-                return self._put(obj, None, None)
+            else:
+                try:
+                    # Most objects have no out-of-band buffers: pickle them
+                    # without collecting any, and start over if they have some.
+                    data = _dumps(obj, _PROTOCOL, buffer_callback=refuse_buffers)
+                except HasBuffers:
+                    return self._put(obj, None, None)
         elif self._raw and tp is bytes:
             data = obj
         else:
