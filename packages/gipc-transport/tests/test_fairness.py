@@ -13,8 +13,9 @@ import select
 
 import gevent
 import gipc_transport
+import pytest
 import transport_children as C
-from gipc_transport import _writer
+from gipc_transport import GIPCClosed, _writer
 
 
 def test_a_greenlet_streaming_to_a_fast_reader_lets_the_others_run() -> None:
@@ -67,3 +68,13 @@ def test_put_yields_before_writing_once_its_allowance_is_spent() -> None:
         gevent.sleep(0)
         assert seen == [False, True]
         assert r.get(timeout=5) == "again"
+
+
+def test_a_writer_closed_while_put_yields_raises_gipcclosed() -> None:
+    with gipc_transport.pipe() as (r, w):
+        w._credit = -1  # type: ignore[attr-defined]
+        gevent.spawn(w.close)
+        with pytest.raises(GIPCClosed):
+            w.put("message")
+        with pytest.raises(EOFError):
+            r.get(timeout=5)  # nothing was sent

@@ -148,12 +148,13 @@ class Writer(Handle):
         :raises GIPCBrokenPipe: if the reading end was closed.
         :raises GIPCClosed: if this handle is closed.
         """
-        if self._closed or self._broken is not None or _PID[0] != self._legit_pid:
-            self._validate()
         if self._credit < 0:
             # Before anything is written: an exception here sends nothing.
+            # The others may close the handle meanwhile: checked after.
             self._credit = _FAIR_BYTES
             gevent.sleep(0)
+        if self._closed or self._broken is not None or _PID[0] != self._legit_pid:
+            self._validate()
         if timeout is not None:
             return self._put(obj, None, start_deadline(timeout)[0])
         # The common cases of small messages are encoded and written right
