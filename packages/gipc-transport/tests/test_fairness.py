@@ -1,8 +1,10 @@
-"""A greenlet that puts in a loop lets the other greenlets of its thread run.
+"""A greenlet that puts or gets in a loop lets the other greenlets of its thread run.
 
-``put()`` does not wait while the pipe has room. With a reader in another
-process that keeps up (it polls before it sleeps), a producer loop would
-never wait, and timers and other greenlets of its process would starve.
+``put()`` does not wait while the pipe has room, ``get()`` while it has
+data. With a reader in another process that keeps up (it polls before it
+sleeps), a producer loop would never wait, nor would a consumer loop behind
+a faster producer, and timers and other greenlets of its process would
+starve.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import gevent
 import gipc_transport
 import pytest
 import transport_children as C
-from gipc_transport import GIPCClosed, _writer
+from gipc_transport import GIPCClosed, _handles
 
 
 def test_a_greenlet_streaming_to_a_fast_reader_lets_the_others_run() -> None:
@@ -60,7 +62,7 @@ def test_put_yields_before_writing_once_its_allowance_is_spent() -> None:
         # an exception raised into the yield would have sent nothing.
         assert seen == [False]
         assert r.get(timeout=5) == "message"
-        assert w._credit == _writer._FAIR_BYTES - len(pickle.dumps("message", 5)) - _writer._FAIR_MIN  # type: ignore[attr-defined]
+        assert w._credit == _handles.FAIR_BYTES - len(pickle.dumps("message", 5)) - _handles.FAIR_MIN  # type: ignore[attr-defined]
         # With allowance left, put() does not switch.
         gevent.spawn(lambda: seen.append(readable(r)))
         w.put("again")
@@ -78,3 +80,61 @@ def test_a_writer_closed_while_put_yields_raises_gipcclosed() -> None:
             w.put("message")
         with pytest.raises(EOFError):
             r.get(timeout=5)  # nothing was sent
+
+
+def test_a_greenlet_reading_a_full_pipe_lets_the_others_run() -> None:
+    count = 3000  # 1-byte messages count 1 KiB each: about three yields' worth
+    with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
+        for _ in range(count):
+            w.put(b"x")
+        order: list[str] = []
+
+        def consume() -> None:
+            for _ in range(count):
+                r.get()
+            order.append("consumer done")
+
+        consumer = gevent.spawn(consume)
+        gevent.spawn(order.append, "other ran")
+        consumer.join(timeout=30)
+        # The pipe never ran dry, so get() never waited; it yielded anyway.
+        assert order == ["other ran", "consumer done"]
+
+
+def test_get_yields_before_taking_a_message_once_its_allowance_is_spent() -> None:
+    with gipc_transport.pipe() as (r, w):
+        w.put("message")
+        seen: list[bool] = []
+        r._credit = -1  # type: ignore[attr-defined]
+        gevent.spawn(lambda: seen.append(r.poll(0)))
+        assert r.get() == "message"
+        # The other greenlet ran inside get(), before the message was taken:
+        # an exception raised into the yield would have lost nothing.
+        assert seen == [True]
+        expected = _handles.FAIR_BYTES - len(pickle.dumps("message", 5)) - _handles.FAIR_MIN
+        assert r._credit == expected  # type: ignore[attr-defined]
+        # With allowance left, get() does not switch.
+        w.put("again")
+        poller = gevent.spawn(lambda: seen.append(r.poll(0)))
+        assert r.get() == "again"
+        assert seen == [True]
+        poller.join(timeout=5)
+        assert seen == [True, False]
+
+
+def test_a_reader_closed_while_get_yields_raises_gipcclosed() -> None:
+    with gipc_transport.pipe() as (r, w):
+        w.put("message")
+        r._credit = -1  # type: ignore[attr-defined]
+        gevent.spawn(r.close)
+        with pytest.raises(GIPCClosed):
+            r.get()
+
+
+def test_waiting_restores_the_allowance() -> None:
+    with gipc_transport.pipe() as (r, w):
+        r._credit = 10  # type: ignore[attr-defined]
+        gevent.spawn_later(0.05, w.put, "late")
+        assert r.get(timeout=5) == "late"  # waited for it
+        expected = _handles.FAIR_BYTES - len(pickle.dumps("late", 5)) - _handles.FAIR_MIN
+        assert r._credit == expected  # type: ignore[attr-defined]

@@ -82,6 +82,14 @@ def wait_watcher(hub: Any, watcher: Any, seconds: float) -> bool:
     return True
 
 
+# A greenlet doing I/O in a loop that never waits (the pipe always has room,
+# or data) would never let the others of its thread run: after about this
+# many bytes, each message counting at least FAIR_MIN, put() and get() first
+# yield to the event loop.
+FAIR_BYTES = 1024 * 1024
+FAIR_MIN = 1024
+
+
 class Handle:
     """One end of a gipc pipe: owns a file descriptor in one process.
 
@@ -102,6 +110,8 @@ class Handle:
         self._lock = gevent.lock.Semaphore(1)
         self._watcher: Any = None
         self._watcher_loop: Any = None
+        # What this handle may still move before it yields (see FAIR_BYTES).
+        self._credit = FAIR_BYTES
         gevent.os.make_nonblocking(fd)
         self._key = _registry.register(self)
         self._finalizer = weakref.finalize(self, _close_fd, fd, self._legit_pid)
@@ -197,6 +207,7 @@ class Handle:
 
     def _wait(self, deadline: float | None, what: str) -> None:
         """Wait until the descriptor is ready for this handle's direction."""
+        self._credit = FAIR_BYTES  # the others run meanwhile
         hub = get_hub()
         w = self._watcher
         # Not every loop backend's watcher tells its loop: remember it.

@@ -10,12 +10,15 @@ from pickle import loads as _loads
 from time import monotonic as _clock
 from typing import Any
 
+import gevent
 from gevent import get_hub, monkey
 
 from . import _wire
 from ._codecs import Decoder, decode_pickle5, default_decoder
 from ._errors import GIPCClosed, GIPCError
 from ._framing import FrameReader
+from ._handles import FAIR_BYTES as _FAIR_BYTES
+from ._handles import FAIR_MIN as _FAIR_MIN
 from ._handles import PID as _PID
 from ._handles import READ, start_deadline, wait_watcher
 
@@ -64,6 +67,12 @@ class Reader(FrameReader):
         several greenlets may call ``get()`` at once: each receives whole
         messages.
 
+        ``get()`` waits only when the pipe is empty. So that a greenlet
+        getting in a loop behind a faster writer cannot starve the other
+        greenlets of its thread, ``get()`` yields to the event loop once
+        after about 1 MiB (or 1,024 small messages) received without
+        waiting, before it takes a message.
+
         :param timeout: ``None`` to wait as long as needed; a number of seconds,
             the deadline for receiving the whole message; or (the gipc 1.x form)
             a started :class:`gevent.Timeout`, which is cancelled as soon as the
@@ -78,6 +87,11 @@ class Reader(FrameReader):
         :raises GIPCBroken: if an earlier error left the reader unusable.
         :raises GIPCClosed: if this handle is closed.
         """
+        if self._credit < 0:
+            # Before anything is taken: an exception here loses nothing.
+            # The others may close the handle meanwhile: checked after.
+            self._credit = _FAIR_BYTES
+            gevent.sleep(0)
         if self._closed or self._broken is not None or _PID[0] != self._legit_pid:
             self._validate()
         while timeout is None and self._msg is None and self._body is None and not self._lock.locked():
@@ -93,6 +107,7 @@ class Reader(FrameReader):
                     self._start = begin + n
                     if self._start == self._end:
                         self._start = self._end = 0
+                    self._credit -= n + _FAIR_MIN
                     if self._decoder is default_decoder:
                         return _loads(self._ring[begin : begin + n])
                     return self._decoder(self._view[begin : begin + n].tobytes())
@@ -139,6 +154,7 @@ class Reader(FrameReader):
             kind, body, buffers = self._receive(deadline)
         finally:
             self._lock.release()
+        self._credit -= len(body) + sum(map(len, buffers)) + _FAIR_MIN
         return self._decode(kind, body, buffers)
 
     def _expect_reply(self, due: bool = True) -> None:

@@ -32,16 +32,13 @@ from ._codecs import (
     refuse_buffers,
 )
 from ._errors import GIPCBrokenPipe, GIPCClosed, GIPCError, GIPCMessageTooLarge, GIPCTimeout
+from ._handles import FAIR_BYTES as _FAIR_BYTES
+from ._handles import FAIR_MIN as _FAIR_MIN
 from ._handles import PID as _PID
 from ._handles import WRITE, Handle, start_deadline
 
 # writev() takes at most IOV_MAX (1024 on Linux) segments per call.
 _IOV_MAX = 1024
-# A greenlet putting in a loop into a pipe that never fills (the reader
-# keeps up) would never let the others of its thread run: after about this
-# many bytes, each message counting at least _FAIR_MIN, put() first yields.
-_FAIR_BYTES = 1024 * 1024
-_FAIR_MIN = 1024
 # The pipe is enlarged (see _pipesize) lazily, on the first large message or
 # the first time it is full: every enlarged pipe counts against a per-user limit.
 _JOIN = _wire.JOIN
@@ -110,7 +107,6 @@ class Writer(Handle):
         self._pending: Segments = []
         self._grown = False
         self._give_back: weakref.finalize[[int], Writer] | None = None
-        self._credit = _FAIR_BYTES
 
     def _configure(self, encoder: Encoder, max_message_size: int | None) -> None:
         self._encoder = encoder
@@ -290,7 +286,6 @@ class Writer(Handle):
                         self._grow_pipe()
                     else:
                         self._wait(deadline, what)
-                        self._credit = _FAIR_BYTES  # the others ran meanwhile
                     continue
                 started = True
                 # Empty segments (an empty out-of-band buffer) are dropped here too.
@@ -347,4 +342,3 @@ class Writer(Handle):
         self._pending = state["pending"]
         self._grown = False
         self._give_back = None
-        self._credit = _FAIR_BYTES
