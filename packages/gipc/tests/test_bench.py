@@ -78,6 +78,14 @@ def test_smoke_run_writes_complete_json(
     assert any("(default)" in c["case"] for c in by_section["start+join"])
     for case in by_section["start+join"]:
         assert {"gipc", "mp.Process"} <= set(case["results"])
+    # The legacy gipc starts children with the default method only, and is
+    # compared with multiprocessing measured in a worker like its own.
+    legacy_start = [c for c in by_section["start+join"] if info["legacy"] in c["results"]]
+    assert [c["case"] for c in legacy_start] == [
+        c["case"] for c in by_section["start+join"] if "(default)" in c["case"]
+    ]
+    beside = f"mp.Process beside {info['legacy']}"
+    assert beside in legacy_start[0]["references"] and beside in legacy_start[0]["results"]
 
     if getattr(gipc, "ProcessPool", None) is None:
         assert set(data["skipped"]) == {"pool", "cpu"}

@@ -17,7 +17,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import gipc
+# Run as ``_gipccases.py --reference``, the worker measures multiprocessing
+# only, in a process of the same kind as gipc 1.x's worker: gipc 1.x
+# replaces multiprocessing's Popen.poll() when imported, after which a plain
+# multiprocessing child can no longer be joined. gevent is imported instead,
+# so that the process weighs about the same (a fork costs what the forking
+# process maps).
+REFERENCE = __name__ == "__main__" and sys.argv[1:] == ["--reference"]
+if REFERENCE:
+    import gevent as gipc  # noqa: F401 - only for its weight and its version
+else:
+    import gipc
 
 Result = dict[str, Any]
 Watch = Callable[[int], None]
@@ -187,17 +197,41 @@ def start_join(count: int, method: str | None, watch: Watch = _ignore) -> Result
     return {"count": count, "seconds": time.perf_counter() - t0}
 
 
+def mp_start_join(count: int, method: str | None, watch: Watch = _ignore) -> Result:
+    """Time ``count`` sequential start+join cycles of a trivial ``multiprocessing.Process``.
+
+    The reference for :func:`start_join`, measured in the same process: how
+    long a fork takes depends on the size of the process that forks.
+    """
+    import multiprocessing
+
+    ctx: Any = multiprocessing.get_context(method)
+    t0 = time.perf_counter()
+    for _ in range(count):
+        p = ctx.Process(target=_noop)
+        p.start()
+        watch(p.pid)
+        p.join(60)
+        if p.exitcode != 0:
+            raise RuntimeError(f"trivial child exited with {p.exitcode}")
+    return {"count": count, "seconds": time.perf_counter() - t0}
+
+
 def run(command: dict[str, Any]) -> Result:
     """Run one case described by a JSON-able ``command``."""
     case = command["case"]
+    if case == "hello":
+        return {"version": str(getattr(gipc, "__version__", "?")), "python": sys.version.split()[0]}
+    if case == "mp_start_join":
+        return mp_start_join(int(command["count"]), command.get("method"))
+    if REFERENCE:
+        raise ValueError(f"the reference worker only measures multiprocessing, not {case!r}")
     if case == "stream":
         return stream(bool(command["raw"]), int(command["count"]), int(command["size"]))
     if case == "roundtrip":
         return roundtrip(int(command["count"]))
     if case == "start_join":
         return start_join(int(command["count"]), command.get("method"))
-    if case == "hello":
-        return {"version": str(getattr(gipc, "__version__", "?")), "python": sys.version.split()[0]}
     raise ValueError(f"unknown case {case!r}")
 
 

@@ -60,13 +60,15 @@ def venv_python() -> Path:
 class Legacy:
     """A long-lived worker process measuring another gipc installation."""
 
-    def __init__(self, python: Path | str, isolate: bool = True) -> None:
+    def __init__(self, python: Path | str, isolate: bool = True, reference: bool = False) -> None:
+        self._python, self._isolate = python, isolate
+        self._twin: Legacy | None = None
         env = dict(os.environ)
         if isolate:
             # The worker must import the venv's gipc, never one on our path.
             env.pop("PYTHONPATH", None)
         self.proc = subprocess.Popen(
-            [str(python), str(_WORKER)],
+            [str(python), str(_WORKER), *(["--reference"] if reference else [])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -79,6 +81,16 @@ class Legacy:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def twin(self) -> Legacy:
+        """A reference worker of the same interpreter, without gipc, started on first use.
+
+        It measures ``multiprocessing`` in a process like this worker's,
+        which cannot: gipc 1.x changes multiprocessing when imported.
+        """
+        if self._twin is None:
+            self._twin = Legacy(self._python, self._isolate, reference=True)
+        return self._twin
 
     def run(self, command: dict[str, Any]) -> Result:
         """Have the worker run one trial; raise ``RuntimeError`` with its error if it fails."""
@@ -97,6 +109,8 @@ class Legacy:
         return answer["ok"]  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        if self._twin is not None:
+            self._twin.close()
         if self.proc.stdin is not None:
             self.proc.stdin.close()
         try:

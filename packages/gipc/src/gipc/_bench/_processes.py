@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
-import time
 from typing import Any
 
 from . import _gipccases
 from ._legacy import Legacy
-from ._runner import Case, Preset, Trial, Watchdog, alternate
+from ._runner import Case, Preset, Trial, Watchdog, alternate, progress
 
 MP_PROCESS = "mp.Process"
-
-
-def _noop() -> None:
-    pass
-
-
-def mp_start_join(count: int, method: str, watch: _gipccases.Watch) -> dict[str, Any]:
-    """Time ``count`` sequential start+join cycles of a trivial ``multiprocessing.Process``."""
-    ctx: Any = multiprocessing.get_context(method)
-    t0 = time.perf_counter()
-    for _ in range(count):
-        p = ctx.Process(target=_noop)
-        p.start()
-        watch(p.pid)
-        p.join(60)
-        if p.exitcode != 0:
-            raise RuntimeError(f"trivial child exited with {p.exitcode}")
-    return {"count": count, "seconds": time.perf_counter() - t0}
 
 
 def methods(preset: Preset) -> list[str]:
@@ -51,11 +32,23 @@ def start_join(preset: Preset, legacy: Legacy | None) -> list[Case]:
             "gipc": _gipc_trial(n, method),
             MP_PROCESS: _mp_trial(n, method),
         }
+        refs: tuple[str, ...] = (MP_PROCESS,)
         # gipc 1.8.0 has no start method choice: it only ever uses the default.
         if legacy is not None and method == default:
-            trials[legacy.label] = _legacy_trial(legacy, n)
+            # Its worker process is smaller than this one, and a smaller
+            # process forks and exits faster: compare it with
+            # multiprocessing measured in a process of the same kind.
+            trials[legacy.label] = _legacy_trial(legacy, "start_join", n)
+            try:
+                twin = legacy.twin()
+            except (OSError, RuntimeError) as exc:
+                progress(f"no {MP_PROCESS} reference beside {legacy.label}: {exc}")
+            else:
+                beside = f"{MP_PROCESS} beside {legacy.label}"
+                trials[beside] = _legacy_trial(twin, "mp_start_join", n)
+                refs += (beside,)
         label = f"{method} (default)" if method == default else method
-        case = Case("start+join", label, "child/s", refs=(MP_PROCESS,), work=f"{n} children in sequence")
+        case = Case("start+join", label, "child/s", refs=refs, work=f"{n} children in sequence")
         cases.append(alternate(case, trials, preset))
     return cases
 
@@ -69,14 +62,14 @@ def _gipc_trial(n: int, method: str) -> Trial:
 
 def _mp_trial(n: int, method: str) -> Trial:
     def trial(dog: Watchdog) -> dict[str, Any]:
-        return mp_start_join(n, method, dog.watch)
+        return _gipccases.mp_start_join(n, method, dog.watch)
 
     return trial
 
 
-def _legacy_trial(legacy: Legacy, n: int) -> Trial:
+def _legacy_trial(legacy: Legacy, case: str, n: int) -> Trial:
     def trial(dog: Watchdog) -> dict[str, Any]:
         dog.watch(legacy.pid)
-        return legacy.run({"case": "start_join", "count": n, "method": None})
+        return legacy.run({"case": case, "count": n, "method": None})
 
     return trial
