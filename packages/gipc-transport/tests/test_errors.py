@@ -132,6 +132,55 @@ def test_use_after_close_everywhere_is_gipcclosed() -> None:
     assert r.closed and w.closed
 
 
+def test_reader_closed_by_the_greenlet_before_in_line_is_gipcclosed() -> None:
+    # B waits for the reader while A's get() has it; A closes it right after.
+    with gipc_transport.pipe() as (r, w):
+        outcome: list[object] = []
+
+        def first() -> None:
+            outcome.append(r.get(timeout=5))
+            r.close()
+
+        def second() -> None:
+            try:
+                outcome.append(r.get(timeout=5))
+            except GIPCError as exc:
+                outcome.append(exc)
+
+        a, b = gevent.spawn(first), gevent.spawn(second)
+        gevent.sleep(0.05)  # A waits for data, B for A
+        w.put("only")
+        gevent.joinall([a, b], timeout=10, raise_error=True)
+        assert outcome[0] == "only"
+        assert type(outcome[1]) is GIPCClosed
+
+
+def test_writer_closed_by_the_greenlet_before_in_line_is_gipcclosed() -> None:
+    # B waits for the writer while A's put() waits for room; A closes it after.
+    with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
+        fill = b"x" * (4 * 1024 * 1024)  # more than any pipe holds
+        outcome: list[object] = []
+
+        def first() -> None:
+            w.put(fill, timeout=10)
+            w.close()
+
+        def second() -> None:
+            try:
+                w.put(b"late", timeout=10)
+                outcome.append("sent")
+            except GIPCError as exc:
+                outcome.append(exc)
+
+        a, b = gevent.spawn(first), gevent.spawn(second)
+        gevent.sleep(0.05)  # A waits for room, B for A
+        assert r.get(timeout=10) == fill
+        gevent.joinall([a, b], timeout=10, raise_error=True)
+        assert [type(x) for x in outcome] == [GIPCClosed]
+        with pytest.raises(EOFError):
+            r.get(timeout=5)  # nothing but the first message was sent
+
+
 def test_duplex_closed_twice_is_gipcclosed() -> None:
     a, b = gipc_transport.pipe(duplex=True)
     a.close()

@@ -204,6 +204,10 @@ class Handle:
             self._lock.acquire()
         elif not self._lock.acquire(timeout=max(deadline - monotonic(), 0.0)):
             raise GIPCTimeout(f"{what} timed out waiting for another greenlet using {self!r}")
+        if self._closed or self._broken is not None:
+            # The greenlet that had the handle closed or broke it meanwhile.
+            self._lock.release()
+            self._validate()
 
     def _wait(self, deadline: float | None, what: str) -> None:
         """Wait until the descriptor is ready for this handle's direction."""
