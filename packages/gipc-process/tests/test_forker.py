@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import textwrap
 import threading
 import traceback
@@ -14,6 +15,9 @@ import gevent
 import gipc_process
 import gipc_transport
 import pytest
+from gipc_process import _forker
+
+from _proc_accounting import children
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
 
@@ -111,3 +115,47 @@ def test_the_forking_thread_is_reused_and_gone_before_any_other_fork(
         # Gone before another fork: no multi-threaded fork warning there.
         assert after_plain == 0
     assert result["deprecations"] == 0
+
+
+class _Interrupted(Exception):
+    """What the test's signal handler raises while ``start()`` waits for the fork."""
+
+
+def _nothing() -> None:
+    pass
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
+@pytest.mark.parametrize("spin", [_forker.SPIN_SECONDS, 0.0], ids=["yielding", "asleep"])
+def test_a_signal_handler_raising_while_start_waits_for_the_fork(
+    spin: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fork completes regardless; its child is killed and reaped before
+    # the exception leaves start(), and the next start works.
+    monkeypatch.setattr(_forker, "SPIN_SECONDS", spin)
+    raised: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if not raised and frame is not None and frame.f_code.co_name == "_wait_finished":
+            raised.append(signum)
+            raise _Interrupted
+
+    before = set(children())
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+        for _ in range(500):
+            try:
+                p = gipc_process.start_process(_nothing, start_method="fork")
+            except _Interrupted:
+                break
+            p.join(timeout=60)
+            assert p.exitcode == 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert raised == [signal.SIGALRM], "the handler never ran while start() waited for the fork"
+    assert set(children()) - before == set()
+    p = gipc_process.start_process(_nothing, start_method="fork")
+    p.join(timeout=60)
+    assert p.exitcode == 0

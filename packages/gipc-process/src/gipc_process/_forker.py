@@ -13,6 +13,13 @@ thread before any fork that is not its own, and waits until the OS has
 removed it. A busy one is left alone: the process has other threads then
 anyway, and waiting for our fork could deadlock with another fork hook's
 lock that the foreign fork's thread already holds.
+
+The calling thread does not sleep while the forker thread forks: it yields
+the CPU in a loop (see ``SPIN_SECONDS``), as if it were in ``os.fork()``
+itself. A caller put to sleep has to be woken and scheduled again once the
+child exists, and the child just created then competes for the same cores:
+on a busy machine the caller waited up to a millisecond longer than the fork
+took.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,9 +39,17 @@ _allocate_lock = monkey.get_original("_thread", "allocate_lock")
 _get_ident = monkey.get_original("_thread", "get_ident")
 _get_native_id = monkey.get_original("_thread", "get_native_id")
 _sleep = monkey.get_original("time", "sleep")
+_monotonic = time.monotonic
+_sched_yield: Callable[[], None] | None = getattr(os, "sched_yield", None)
 
 #: How long the forker thread waits for the next child before it ends.
 IDLE_SECONDS = 1.0
+
+#: How long the calling thread yields the CPU in a loop while it waits for
+#: the fork, before it sleeps. A fork takes 0.3-1 ms for a process of a few
+#: tens of megabytes; much larger processes take longer, and their callers
+#: end up asleep.
+SPIN_SECONDS = 0.005
 
 # How long a foreign fork waits at most for the OS to remove the ended
 # forker thread (normally a fraction of a millisecond).
@@ -49,8 +65,11 @@ class Forker:
         self._state = _allocate_lock()  # guards _running against the idle timeout
         self._wake = _allocate_lock()
         self._wake.acquire()
+        # A wake-up for the caller, released once _finished is set; the
+        # caller relies on _finished, so a wake-up it misses costs nothing.
         self._done = _allocate_lock()
         self._done.acquire()
+        self._finished = False
         self._running = False
         self._caller: int | None = None
         self._ident: int | None = None
@@ -75,18 +94,34 @@ class Forker:
                         except RuntimeError as exc:
                             raise OSError(f"cannot start the thread that forks the child: {exc}") from exc
                         self._running = True
+                    self._done.acquire(blocking=False)  # a wake-up left from the last child
+                    self._finished = False
                     self._job = fork
                     self._wake.release()
-                while True:
-                    try:
-                        self._done.acquire()
-                        break
-                    except BaseException as exc:  # noqa: BLE001 - re-raised once the fork is settled
-                        interrupted = exc
+                interrupted = self._wait_finished()
                 result, self._result = self._result, None
             finally:
                 self._caller = None
         return result, interrupted
+
+    def _wait_finished(self) -> BaseException | None:
+        """Wait until the job ran; return what interrupted the wait (a signal handler raising).
+
+        The loop checks :attr:`_finished`, never whether it got the lock: an
+        exception raised just after ``acquire()`` returned must not leave
+        the caller waiting for a second wake-up that never comes.
+        """
+        interrupted: BaseException | None = None
+        spin_until = _monotonic() + SPIN_SECONDS if _sched_yield is not None else 0.0
+        while not self._finished:
+            try:
+                if _sched_yield is not None and _monotonic() < spin_until:
+                    _sched_yield()
+                else:
+                    self._done.acquire()
+            except BaseException as exc:  # noqa: BLE001 - re-raised once the fork is settled
+                interrupted = exc
+        return interrupted
 
     def _serve(self) -> None:
         self._ident = _get_ident()
@@ -107,6 +142,7 @@ class Forker:
                 self._result = exc
             # The job holds the process object: keep it no longer than its caller.
             del job
+            self._finished = True
             self._done.release()
 
     def retire(self) -> None:
