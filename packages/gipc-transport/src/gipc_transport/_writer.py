@@ -20,9 +20,9 @@ from typing import Any
 import gevent
 
 from . import _pipesize, _wire
+from ._codecs import PICKLED_BYTES_HEADS as _BYTES_HEADS
+from ._codecs import PICKLED_BYTES_TAIL as _BYTES_TAIL
 from ._codecs import (
-    PICKLED_BYTES_HEADS,
-    PICKLED_BYTES_TAIL,
     Encoder,
     HasBuffers,
     Segments,
@@ -50,8 +50,6 @@ _dumps = pickle.dumps
 # part of the cost of putting a tiny message.
 _HEADERS = tuple(_pack_header(n) for n in range(256))
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
-_BYTES_HEADS = PICKLED_BYTES_HEADS
-_BYTES_TAIL = PICKLED_BYTES_TAIL
 _N_HEADS = len(_BYTES_HEADS)
 
 
