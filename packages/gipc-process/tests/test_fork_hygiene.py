@@ -195,6 +195,45 @@ def test_handle_busy_in_another_greenlet_is_refused_before_any_child_exists(star
         assert reader.get(timeout=60) == "done"
 
 
+class _SwitchesWhenPickled:
+    """An argument whose pickling (``spawn``, ``forkserver``) lets other greenlets run."""
+
+    def __reduce__(self) -> tuple[type[_SwitchesWhenPickled], tuple[()]]:
+        gevent.sleep(0)
+        return (_SwitchesWhenPickled, ())
+
+
+def _echo_one(r: gipc_transport.Reader, w: gipc_transport.Writer, _switch: object) -> None:
+    w.put(("child read", r.get(timeout=60)))
+
+
+def test_handle_used_by_another_greenlet_while_the_child_starts_stays_the_childs(start_method: str) -> None:
+    # The handle is pickled before the argument that lets another greenlet
+    # run; that greenlet's get() must wait and fail, not read beside the
+    # child, and start() must not fail after the child exists.
+    r, w = gipc_transport.pipe()
+    back_r, back_w = gipc_transport.pipe()
+    outcome: list[object] = []
+
+    def use_r() -> None:
+        try:
+            outcome.append(r.get(timeout=60))
+        except gipc_transport.GIPCClosed:
+            outcome.append("closed")
+
+    reader = gevent.spawn(use_r)
+    args = (r, back_w, _SwitchesWhenPickled())
+    p = gipc_process.start_process(_echo_one, args=args, start_method=start_method)
+    reader.join(timeout=60)
+    assert outcome == ["closed"]
+    w.put("for the child")
+    assert back_r.get(timeout=60) == ("child read", "for the child")
+    p.join(timeout=60)
+    assert p.exitcode == 0
+    w.close()
+    back_r.close()
+
+
 # Python 3.12+ warns when forking a process with more than one thread. gipc
 # forks from a thread of its own: that thread alone must not cause the
 # warning, but other threads must still cause it, as with multiprocessing.

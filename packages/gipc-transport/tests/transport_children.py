@@ -116,3 +116,11 @@ def consume_until_eof(r: Any) -> None:
     except EOFError:
         pass
     r.close()
+
+
+def echo_one(r: Any, w: Any, *_ignored: Any) -> None:
+    """Read one message from ``r`` and send it back through ``w``."""
+    adopt(r, w)
+    w.put(r.get(timeout=WAIT))
+    r.close()
+    w.close()

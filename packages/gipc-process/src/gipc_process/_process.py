@@ -160,10 +160,8 @@ class Process(multiprocessing.process.BaseProcess):
             raise GIPCError(f"{self!r} is closed")
         if self._popen is not None:
             raise GIPCError(f"{self!r} was already started: a process can only be started once")
-        handles = self._gipc_handles()
-        lowlevel.check_transferable(handles)
-        super().start()
-        lowlevel.release_transferred(handles)
+        with lowlevel.transferring(self._gipc_handles()):
+            super().start()
         self._watcher = _watch.start_watching(self._popen, self)
 
     def run(self) -> None:

@@ -108,6 +108,8 @@ class Handle:
         self._closed = False
         self._broken: GIPCBroken | None = None
         self._lock = gevent.lock.Semaphore(1)
+        # Set while a child being started holds the lock (lowlevel.transferring).
+        self._transferring = False
         self._watcher: Any = None
         self._watcher_loop: Any = None
         # What this handle may still move before it yields (see FAIR_BYTES).
@@ -143,6 +145,8 @@ class Handle:
             # A broken handle can be closed; one of another process cannot.
             self._validate()
         if not self._lock.acquire(blocking=False):
+            if self._transferring:
+                raise GIPCLocked(f"can't close {self!r}: it is being handed to a child process")
             raise GIPCLocked(f"can't close {self!r}: another greenlet is doing I/O on it")
         try:
             self._release()
@@ -169,6 +173,7 @@ class Handle:
     def _adopt(self, pid: int) -> None:
         """Make the handle usable in a child with a new hub (see ``lowlevel.adopt_in_child``)."""
         self._lock = gevent.lock.Semaphore(1)
+        self._transferring = False
         # The watcher belongs to the parent's loop, which the child destroyed.
         self._watcher = self._watcher_loop = None
         self._legit_pid = pid
@@ -248,7 +253,7 @@ class Handle:
 
     def __reduce__(self) -> tuple[Any, ...]:
         self._validate()
-        if self._lock.locked():
+        if self._lock.locked() and not self._transferring:
             raise GIPCLocked(f"can't transfer {self!r}: another greenlet is doing I/O on it")
         return (_rebuild, (type(self), reduce_fd(self.fileno()), self._transfer_state()))
 

@@ -6,8 +6,9 @@ A process layer uses it to hand handles over to a child process.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ._duplex import iter_handles
@@ -20,6 +21,7 @@ __all__ = (
     "live_handles",
     "find_handles",
     "check_transferable",
+    "transferring",
     "release_transferred",
     "adopt_in_child",
     "forget",
@@ -45,6 +47,54 @@ def check_transferable(handles: Iterable[Handle]) -> None:
         h._validate()
         if h._lock.locked():
             raise GIPCLocked(f"can't transfer {h!r}: another greenlet is doing I/O on it")
+
+
+@contextlib.contextmanager
+def transferring(handles: Iterable[Handle]) -> Iterator[None]:
+    """Reserve ``handles`` for a child being started in the ``with`` block; close them here after it.
+
+    Each handle is checked as by :func:`check_transferable`, then locked
+    until the block ends: starting a child may switch greenlets (a
+    monkey-patched socket, an argument's ``__reduce__``), and a greenlet
+    that began I/O on a handle already given to the child would read or
+    write beside it, and would make closing the handle fail after the child
+    exists. Meanwhile other greenlets' I/O on the handles waits, and fails
+    with :class:`~gipc_transport.GIPCClosed` once the block has closed them;
+    their :meth:`~gipc_transport.Handle.close` raises
+    :class:`~gipc_transport.GIPCLocked`. The handles still pickle (for
+    ``spawn`` and ``forkserver``) inside the block.
+
+    If the block raises, the handles are left open and usable, as they were.
+
+    :raises GIPCClosed: if one is closed, before the block runs.
+    :raises GIPCLocked: if a greenlet is doing I/O on one, before the block runs.
+
+    .. versionadded:: 2.0
+    """
+    handles = list(handles)
+    reserved: list[Handle] = []
+    try:
+        for h in handles:
+            h._validate()
+            if not h._lock.acquire(blocking=False):
+                if h._transferring:
+                    raise GIPCLocked(f"can't transfer {h!r}: it is being handed to another child process")
+                raise GIPCLocked(f"can't transfer {h!r}: another greenlet is doing I/O on it")
+            h._transferring = True
+            reserved.append(h)
+        yield
+    except BaseException:
+        for h in reserved:
+            h._transferring = False
+            h._lock.release()
+        raise
+    for h in reserved:
+        h._transferring = False
+        try:
+            if not h._closed:
+                h._release()
+        finally:
+            h._lock.release()
 
 
 def release_transferred(handles: Iterable[Handle]) -> None:
