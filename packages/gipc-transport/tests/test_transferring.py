@@ -11,18 +11,18 @@ import transport_children as C
 from gipc_transport import GIPCClosed, GIPCLocked, lowlevel
 
 
+def _get_or_closed(r: gipc_transport.Reader, outcome: list[object]) -> None:
+    try:
+        outcome.append(r.get(timeout=30))
+    except GIPCClosed:
+        outcome.append("closed")
+
+
 def test_other_greenlets_wait_during_the_start_then_find_the_handle_closed() -> None:
     r, w = gipc_transport.pipe()
     outcome: list[object] = []
-
-    def use_r() -> None:
-        try:
-            outcome.append(r.get(timeout=30))
-        except GIPCClosed:
-            outcome.append("closed")
-
     with lowlevel.transferring([r]):
-        reader = gevent.spawn(use_r)
+        reader = gevent.spawn(_get_or_closed, r, outcome)
         gevent.sleep(0.01)
         assert outcome == [], "another greenlet's I/O waits for the start"
         with pytest.raises(GIPCLocked, match="being handed to a child process"):
@@ -87,14 +87,7 @@ def test_greenlet_starting_io_while_the_child_is_created_does_not_share_the_hand
     r, w = gipc_transport.pipe(encoder=None, decoder=None)
     r_back, w_back = gipc_transport.pipe(encoder=None, decoder=None)
     outcome: list[object] = []
-
-    def use_r() -> None:
-        try:
-            outcome.append(r.get(timeout=30))
-        except GIPCClosed:
-            outcome.append("closed")
-
-    reader = gevent.spawn(use_r)
+    reader = gevent.spawn(_get_or_closed, r, outcome)
     handles = lowlevel.find_handles(r, w_back)
     with lowlevel.transferring(handles):
         p = multiprocessing.get_context(method).Process(
