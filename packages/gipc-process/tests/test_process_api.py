@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator
 
 import gevent
 import gipc_process
 import gipc_transport
 import pytest
+from gipc_process import _process
+from gipc_transport import lowlevel
 
 
 def _wait_for_word(r: gipc_transport.Reader) -> None:
@@ -184,3 +188,32 @@ def test_start_and_join_from_another_greenlet(start_method: str) -> None:
 
     g = gevent.spawn(run)
     assert g.get(timeout=60) == 9
+
+
+def _exit_zero(w: gipc_transport.Writer) -> None:
+    pass
+
+
+def test_a_child_is_watched_when_closing_its_handles_here_fails(
+    start_method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Closing the parent's copies fails only if a descriptor was closed
+    # behind a handle's back; start() reports it, and the child it created
+    # is still joined and reaped.
+    real = lowlevel.transferring
+
+    @contextlib.contextmanager
+    def failing_after_the_start(handles: Iterable[gipc_transport.Handle]) -> Iterator[None]:
+        with real(handles):
+            yield
+        raise OSError("closing a handle failed")
+
+    monkeypatch.setattr(_process.lowlevel, "transferring", failing_after_the_start)
+    r, w = gipc_transport.pipe()
+    p = gipc_process.Process(target=_exit_zero, args=(w,), start_method=start_method)
+    with pytest.raises(OSError, match="closing a handle failed"):
+        p.start()
+    assert w.closed
+    p.join(timeout=60)
+    assert p.exitcode == 0
+    r.close()

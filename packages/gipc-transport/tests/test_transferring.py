@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 
 import gevent
 import gipc_transport
@@ -104,3 +105,20 @@ def test_greenlet_starting_io_while_the_child_is_created_does_not_share_the_hand
     p.close()
     w.close()
     r_back.close()
+
+
+def test_a_descriptor_closed_behind_the_handles_back_still_releases_every_handle() -> None:
+    # Closing the first handle's descriptor fails; the second must still be
+    # closed and unlocked, or the greenlet waiting for it would wait forever.
+    r1, w1 = gipc_transport.pipe()
+    r2, w2 = gipc_transport.pipe()
+    outcome: list[object] = []
+    with pytest.raises(OSError), lowlevel.transferring([r1, r2]):
+        reader = gevent.spawn(_get_or_closed, r2, outcome)
+        gevent.sleep(0.01)
+        os.close(r1.fileno())
+    assert r1.closed and r2.closed
+    reader.join(timeout=30)
+    assert outcome == ["closed"]
+    w1.close()
+    w2.close()

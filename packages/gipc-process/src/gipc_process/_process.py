@@ -160,9 +160,16 @@ class Process(multiprocessing.process.BaseProcess):
             raise GIPCError(f"{self!r} is closed")
         if self._popen is not None:
             raise GIPCError(f"{self!r} was already started: a process can only be started once")
-        with lowlevel.transferring(self._gipc_handles()):
-            super().start()
-        self._watcher = _watch.start_watching(self._popen, self)
+        started = False
+        try:
+            with lowlevel.transferring(self._gipc_handles()):
+                super().start()
+                started = True
+        finally:
+            # A child that exists is watched, also if closing the parent's
+            # copies of its handles failed.
+            if started:
+                self._watcher = _watch.start_watching(self._popen, self)
 
     def run(self) -> None:
         """Run the target in the child, then close the handles it was given."""

@@ -68,6 +68,8 @@ def transferring(handles: Iterable[Handle]) -> Iterator[None]:
 
     :raises GIPCClosed: if one is closed, before the block runs.
     :raises GIPCLocked: if a greenlet is doing I/O on one, before the block runs.
+    :raises OSError: if closing a descriptor fails after the block (it was
+        closed behind the handle's back); every handle is closed regardless.
 
     .. versionadded:: 2.0
     """
@@ -88,13 +90,20 @@ def transferring(handles: Iterable[Handle]) -> Iterator[None]:
             h._transferring = False
             h._lock.release()
         raise
+    # Every handle is closed and unlocked, whatever closing one raises: a
+    # handle left locked would keep other greenlets' I/O waiting forever.
+    error: BaseException | None = None
     for h in reserved:
         h._transferring = False
         try:
             if not h._closed:
                 h._release()
+        except BaseException as exc:  # noqa: BLE001 - raised once all are released
+            error = error or exc
         finally:
             h._lock.release()
+    if error is not None:
+        raise error
 
 
 def release_transferred(handles: Iterable[Handle]) -> None:
