@@ -73,7 +73,6 @@ def transferring(handles: Iterable[Handle]) -> Iterator[None]:
 
     .. versionadded:: 2.0
     """
-    handles = list(handles)
     reserved: list[Handle] = []
     try:
         for h in handles:
