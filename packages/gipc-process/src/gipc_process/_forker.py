@@ -70,6 +70,8 @@ class Forker:
         self._done = _allocate_lock()
         self._done.acquire()
         self._finished = False
+        # From the hand-over until the caller has the result.
+        self._pending = False
         self._running = False
         self._caller: int | None = None
         self._ident: int | None = None
@@ -80,48 +82,80 @@ class Forker:
     def fork(self, fork: Callable[[], int]) -> tuple[Any, BaseException | None]:
         """Run ``fork`` in the forker thread; return its result or the exception it raised.
 
-        Waits for the thread to have run it also when waiting is interrupted
-        (a signal handler raising); that exception comes second.
+        Once the job is handed over, waits for the thread to have run it also
+        when a signal handler raises meanwhile; that exception comes second.
+        A handler may raise at any call, function entry or backward jump, so
+        every step from the hand-over to the result is inside the ``try``.
+        Only a second exception, raised while the first is being caught,
+        gets out with the job unsettled; the next call settles it (see
+        :meth:`_settle_abandoned`).
         """
         interrupted: BaseException | None = None
         with self._serving:
             self._caller = _get_ident()
             try:
-                with self._state:
-                    if not self._running:
-                        try:
-                            _start_new_thread(self._serve, ())
-                        except RuntimeError as exc:
-                            raise OSError(f"cannot start the thread that forks the child: {exc}") from exc
-                        self._running = True
-                    self._done.acquire(blocking=False)  # a wake-up left from the last child
-                    self._finished = False
-                    self._job = fork
-                    self._wake.release()
-                interrupted = self._wait_finished()
+                if self._pending:
+                    self._settle_abandoned()
+                while True:
+                    try:
+                        if not self._pending:
+                            self._hand_over(fork)
+                        self._wait_finished(spin=interrupted is None)
+                        break
+                    except BaseException as exc:
+                        if not self._pending:
+                            raise  # before the hand-over: no child
+                        if interrupted is None:
+                            interrupted = exc
                 result, self._result = self._result, None
+                self._pending = False
             finally:
                 self._caller = None
         return result, interrupted
 
-    def _wait_finished(self) -> BaseException | None:
-        """Wait until the job ran; return what interrupted the wait (a signal handler raising).
+    def _settle_abandoned(self) -> None:
+        """Take down the child of a job whose caller left without its result.
+
+        That caller was hit by a second exception while it caught a first.
+        Its job still ran, or runs now; its child is killed and reaped here,
+        as that caller would have done, instead of being handed to this one.
+        """
+        self._wait_finished(spin=False)
+        left, self._result = self._result, None
+        self._pending = False
+        if isinstance(left, int):
+            _kill_and_reap(left)
+
+    def _hand_over(self, fork: Callable[[], int]) -> None:
+        with self._state:
+            if not self._running:
+                self._running = True
+                try:
+                    _start_new_thread(self._serve, ())
+                except RuntimeError as exc:
+                    self._running = False
+                    raise OSError(f"cannot start the thread that forks the child: {exc}") from exc
+            self._done.acquire(blocking=False)  # a wake-up left from the last child
+            self._finished = False
+            self._job = fork
+            # Nothing can interrupt between these two: CPython runs signal
+            # handlers only at calls, function entries and backward jumps.
+            self._pending = True
+            self._wake.release()
+
+    def _wait_finished(self, spin: bool) -> None:
+        """Wait until the job ran: yield the CPU for up to ``SPIN_SECONDS``, then sleep.
 
         The loop checks :attr:`_finished`, never whether it got the lock: an
         exception raised just after ``acquire()`` returned must not leave
         the caller waiting for a second wake-up that never comes.
         """
-        interrupted: BaseException | None = None
-        spin_until = _monotonic() + SPIN_SECONDS if _sched_yield is not None else 0.0
+        spin_until = _monotonic() + SPIN_SECONDS if spin and _sched_yield is not None else 0.0
         while not self._finished:
-            try:
-                if _sched_yield is not None and _monotonic() < spin_until:
-                    _sched_yield()
-                else:
-                    self._done.acquire()
-            except BaseException as exc:  # noqa: BLE001 - re-raised once the fork is settled
-                interrupted = exc
-        return interrupted
+            if _sched_yield is not None and _monotonic() < spin_until:
+                _sched_yield()
+            else:
+                self._done.acquire()
 
     def _serve(self) -> None:
         self._ident = _get_ident()
@@ -153,8 +187,8 @@ class Forker:
             return  # busy with a fork for another thread
         try:
             with self._state:
-                if not self._running:
-                    return
+                if not self._running or self._pending:
+                    return  # gone, or its job still runs (its caller left: see _settle_abandoned)
                 self._running = False
                 self._job = None
                 native_id = self._native_id
