@@ -20,6 +20,12 @@ itself. A caller put to sleep has to be woken and scheduled again once the
 child exists, and the child just created then competes for the same cores:
 on a busy machine the caller waited up to a millisecond longer than the fork
 took.
+
+A signal handler that raises in the calling thread (``KeyboardInterrupt``)
+while the fork is handed over or waited for does not cut the wait short:
+the caller waits for the fork, kills and reaps the child, then raises.
+Leaving early would leave a child forked after its pipes were closed, with
+nobody to reap it.
 """
 
 from __future__ import annotations
