@@ -176,7 +176,8 @@ def test_join_from_another_process_is_a_gipc_error() -> None:
 
 def test_second_start_is_an_error_and_starts_nothing() -> None:
     with gipc.pipe() as (r, w):
-        p = gipc.start_process(wait_for_eof, args=(r,))
+        p = gipc.Process(target=wait_for_eof, args=(r,))
+        p.start()
         pid = p.pid
         with pytest.raises(gipc.GIPCError, match="already started"):
             p.start()

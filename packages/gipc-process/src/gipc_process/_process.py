@@ -8,6 +8,7 @@ import multiprocessing.context
 import multiprocessing.process
 import os
 import sys
+import warnings
 from collections.abc import Callable, Mapping
 from multiprocessing import util
 from typing import Any, SupportsIndex
@@ -100,11 +101,15 @@ class Process(multiprocessing.process.BaseProcess):
         super().__init__(group, target, name, args, kwargs, daemon=daemon)
         self._gipc_ctx = ctx
         self._gipc_status: _status.StatusPipe | None = None
+        # Set by start_process(), which hands the caller a started process.
+        self._gipc_started_for_caller = False
         if ctx is not None:
             self._start_method = ctx.get_start_method()
 
     def _gipc_handles(self) -> list[Handle]:
-        return lowlevel.find_handles(self._args, self._kwargs)
+        # start() drops the arguments (as multiprocessing does): a started
+        # process has none left to hand over.
+        return lowlevel.find_handles(getattr(self, "_args", ()), getattr(self, "_kwargs", {}))
 
     @staticmethod
     def _Popen(process_obj: Process) -> Any:
@@ -151,13 +156,20 @@ class Process(multiprocessing.process.BaseProcess):
         """Start the child; hand it the gipc handles in ``args`` and ``kwargs``.
 
         :raises GIPCError: if the process was started before (a process runs
-            once; create a new one), or was closed.
+            once; create a new one), or was closed. On a process that
+            :func:`start_process` returned, a second call only warns
+            (:exc:`RuntimeWarning`), as in gipc 1.x.
         :raises GIPCLocked: if a handle to hand over is busy with I/O in
             another greenlet; no child is created then.
         :raises GIPCClosed: if a handle to hand over is closed.
         """
         if self._closed:
             raise GIPCError(f"{self!r} is closed")
+        if self._popen is not None and self._gipc_started_for_caller:
+            # gipc 1.x programs call start() on what start_process() returned,
+            # which 1.8.0 tolerated with a warning: keep them working.
+            warnings.warn(f"Redundant call to start() of {self!r}: it is running already", RuntimeWarning, 2)
+            return
         if self._popen is not None:
             raise GIPCError(f"{self!r} was already started: a process can only be started once")
         started = False
@@ -246,7 +258,9 @@ class Process(multiprocessing.process.BaseProcess):
         if self._popen is not None:
             if self._poll() is None:
                 raise ValueError(
-                    f"cannot close {self!r}: it is still running; join() or terminate() it first"
+                    # multiprocessing's wording, which programs match on.
+                    f"Cannot close a process while it is still running ({self!r}); "
+                    "join() or terminate() it first"
                 )
             self._popen.close()
             self._popen = None
@@ -299,5 +313,6 @@ def start_process(
     """
     p = Process(target=target, name=name, args=args, kwargs=kwargs, daemon=daemon, start_method=start_method)
     p.start()
+    p._gipc_started_for_caller = True
     return p
 

@@ -9,6 +9,7 @@ from ._duplex import HandlePair as HandlePair
 from ._errors import GIPCBroken as GIPCBroken
 from ._errors import GIPCBrokenPipe as GIPCBrokenPipe
 from ._errors import GIPCClosed as GIPCClosed
+from ._errors import GIPCClosedUnderneath as GIPCClosedUnderneath
 from ._errors import GIPCError as GIPCError
 from ._errors import GIPCLocked as GIPCLocked
 from ._errors import GIPCMessageTooLarge as GIPCMessageTooLarge
@@ -25,6 +26,7 @@ __all__ = (
     "GIPCBroken",
     "GIPCBrokenPipe",
     "GIPCClosed",
+    "GIPCClosedUnderneath",
     "GIPCError",
     "GIPCLocked",
     "GIPCMessageTooLarge",

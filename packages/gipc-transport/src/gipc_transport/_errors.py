@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = (
     "GIPCError",
     "GIPCClosed",
+    "GIPCClosedUnderneath",
     "GIPCLocked",
     "GIPCTimeout",
     "GIPCBroken",
@@ -24,6 +25,16 @@ class GIPCError(Exception):
 
 class GIPCClosed(GIPCError):
     """An operation was attempted on a handle that has been closed."""
+
+
+class GIPCClosedUnderneath(GIPCClosed, OSError):
+    """The handle's descriptor was closed by other code while the handle was open.
+
+    Also an :exc:`OSError` with ``errno`` :data:`errno.EBADF`, the error gipc
+    1.8.0 let through there, so that ``except OSError`` keeps catching it.
+
+    .. versionadded:: 2.0
+    """
 
 
 class GIPCLocked(GIPCError):
@@ -76,6 +87,7 @@ class GIPCMessageTooLarge(GIPCError):
 for _cls in (
     GIPCError,
     GIPCClosed,
+    GIPCClosedUnderneath,
     GIPCLocked,
     GIPCTimeout,
     GIPCBroken,

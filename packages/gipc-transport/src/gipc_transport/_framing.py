@@ -18,7 +18,7 @@ from typing import Any
 from . import _wire
 from ._body import Body
 from ._codecs import Decoder, default_decoder
-from ._errors import GIPCBroken, GIPCClosed, GIPCMessageTooLarge, GIPCTruncated
+from ._errors import GIPCBroken, GIPCClosed, GIPCClosedUnderneath, GIPCMessageTooLarge, GIPCTruncated
 from ._handles import READ, Handle
 
 
@@ -201,7 +201,7 @@ class FrameReader(Handle):
             return None
         except OSError as exc:
             if exc.errno == errno.EBADF:
-                raise GIPCClosed(f"{self!r}: descriptor closed underneath") from None
+                raise GIPCClosedUnderneath(errno.EBADF, f"{self!r}: descriptor closed underneath") from None
             raise
 
     def _transfer_state(self) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from ._codecs import (
     raw_codec,
     refuse_buffers,
 )
-from ._errors import GIPCBrokenPipe, GIPCClosed, GIPCError, GIPCMessageTooLarge, GIPCTimeout
+from ._errors import GIPCBrokenPipe, GIPCClosed, GIPCClosedUnderneath, GIPCError, GIPCMessageTooLarge, GIPCTimeout
 from ._handles import FAIR_BYTES as _FAIR_BYTES
 from ._handles import FAIR_MIN as _FAIR_MIN
 from ._handles import PID as _PID
@@ -308,11 +308,14 @@ class Writer(Handle):
             if isinstance(exc, BrokenPipeError):
                 raise self._break(
                     GIPCBrokenPipe(
-                        errno.EPIPE, f"the reading end of {self!r} was closed: nothing more can be sent"
+                        errno.EPIPE,
+                        # The standard wording first: programs match on "Broken pipe".
+                        f"{os.strerror(errno.EPIPE)}: the reading end of {self!r} was closed, "
+                        "nothing more can be sent",
                     )
                 ) from None
             if isinstance(exc, OSError) and exc.errno == errno.EBADF:
-                raise GIPCClosed(f"{self!r}: descriptor closed underneath") from None
+                raise GIPCClosedUnderneath(errno.EBADF, f"{self!r}: descriptor closed underneath") from None
             raise
 
     def _grow_pipe(self) -> None:

@@ -11,6 +11,7 @@ from gipc_transport import DuplexHandle as DuplexHandle
 from gipc_transport import GIPCBroken as GIPCBroken
 from gipc_transport import GIPCBrokenPipe as GIPCBrokenPipe
 from gipc_transport import GIPCClosed as GIPCClosed
+from gipc_transport import GIPCClosedUnderneath as GIPCClosedUnderneath
 from gipc_transport import GIPCError as GIPCError
 from gipc_transport import GIPCLocked as GIPCLocked
 from gipc_transport import GIPCMessageTooLarge as GIPCMessageTooLarge
@@ -42,6 +43,7 @@ __all__ = (
     "GIPCBroken",
     "GIPCBrokenPipe",
     "GIPCClosed",
+    "GIPCClosedUnderneath",
     "GIPCError",
     "GIPCLocked",
     "GIPCMessageTooLarge",

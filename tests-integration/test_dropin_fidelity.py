@@ -1,0 +1,84 @@
+"""Patterns of real gipc 1.8.0 programs that must keep working (issue 16)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+
+import gevent
+import gipc
+import pytest
+
+WAIT = 30
+
+
+def wait_for_eof(r: gipc.Reader) -> None:
+    try:
+        r.get()
+    except EOFError:
+        pass
+
+
+def test_second_start_on_what_start_process_returned_warns_and_starts_nothing() -> None:
+    # Real suites call .start() on the object start_process() returned.
+    with gipc.pipe() as (r, w):
+        p = gipc.start_process(wait_for_eof, args=(r,))
+        pid = p.pid
+        with pytest.warns(RuntimeWarning, match="Redundant call to start()"):
+            p.start()
+        assert p.pid == pid
+        assert p.is_alive()
+        w.close()
+        p.join(WAIT)
+        assert p.exitcode == 0
+
+
+def test_descriptor_closed_underneath_is_an_oserror_ebadf() -> None:
+    # Programs written for 1.8.0 catch OSError/IOError around get() and put().
+    r, w = gipc.pipe()
+    for handle, op in ((r, r.get), (w, lambda: w.put("x"))):
+        os.close(handle.fileno())
+        with pytest.raises(OSError) as info:
+            with gevent.Timeout(WAIT):
+                op()
+        assert info.value.errno == errno.EBADF
+        assert isinstance(info.value, gipc.GIPCClosed)
+        assert isinstance(info.value, gipc.GIPCClosedUnderneath)
+        # Already closed by the test: only forget it.
+        handle._finalizer.detach()
+        try:
+            handle.close()
+        except OSError:
+            pass
+
+
+def test_pickling_a_started_process_gives_the_standard_error() -> None:
+    with gipc.pipe() as (r, w):
+        p = gipc.start_process(wait_for_eof, args=(r,))
+        try:
+            with pytest.raises(TypeError, match="Pickling an AuthenticationString"):
+                pickle.dumps(p)
+        finally:
+            w.close()
+            p.join(WAIT)
+
+
+def test_epipe_error_keeps_the_standard_wording() -> None:
+    r, w = gipc.pipe()
+    r.close()
+    with pytest.raises(OSError) as info:
+        w.put("x")
+    assert "[Errno 32] Broken pipe: " in str(info.value)
+    assert "reading end" in str(info.value)
+    w.close()
+
+
+def test_close_of_a_running_child_says_while_it_is_still_running() -> None:
+    with gipc.pipe() as (r, w):
+        p = gipc.start_process(wait_for_eof, args=(r,))
+        with pytest.raises(ValueError, match="while it is still running"):
+            p.close()
+        w.close()
+        p.join(WAIT)
+        p.close()
