@@ -18,7 +18,7 @@ from typing import Any
 from . import _wire
 from ._body import Body
 from ._codecs import Decoder, default_decoder
-from ._errors import GIPCBroken, GIPCClosed, GIPCClosedUnderneath, GIPCMessageTooLarge, GIPCTruncated
+from ._errors import GIPCBroken, GIPCClosedUnderneath, GIPCMessageTooLarge, GIPCTruncated
 from ._handles import READ, Handle
 
 

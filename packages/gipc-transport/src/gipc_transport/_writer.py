@@ -31,7 +31,13 @@ from ._codecs import (
     raw_codec,
     refuse_buffers,
 )
-from ._errors import GIPCBrokenPipe, GIPCClosed, GIPCClosedUnderneath, GIPCError, GIPCMessageTooLarge, GIPCTimeout
+from ._errors import (
+    GIPCBrokenPipe,
+    GIPCClosedUnderneath,
+    GIPCError,
+    GIPCMessageTooLarge,
+    GIPCTimeout,
+)
 from ._handles import FAIR_BYTES as _FAIR_BYTES
 from ._handles import FAIR_MIN as _FAIR_MIN
 from ._handles import PID as _PID
