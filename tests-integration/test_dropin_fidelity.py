@@ -82,3 +82,49 @@ def test_close_of_a_running_child_says_while_it_is_still_running() -> None:
         w.close()
         p.join(WAIT)
         p.close()
+
+
+def put_50_and_stay(w: gipc.Writer, stay: gipc.Reader) -> None:
+    for i in range(50):
+        w.put(i)
+    wait_for_eof(stay)
+
+
+def _fileno(r: gipc.Reader) -> int:
+    return r.fileno()
+
+
+@pytest.mark.parametrize("route", ["fileno", "object"])
+def test_select_then_get_receives_every_message(route: str) -> None:
+    # A 1.x program: wait for readability of the descriptor, then get() once.
+    import gevent.select
+
+    with gipc.pipe() as (r, w), gipc.pipe() as (stay_r, stay_w):
+        p = gipc.start_process(put_50_and_stay, args=(w, stay_r))
+        target = r.fileno() if route == "fileno" else r
+        got = []
+        with gevent.Timeout(WAIT, False):
+            while len(got) < 50:
+                readable, _, _ = gevent.select.select([target], [], [])
+                assert readable
+                got.append(r.get())
+        assert got == list(range(50))
+        stay_w.close()
+        p.join(WAIT)
+        assert p.exitcode == 0
+
+
+def test_poll_and_gevent_wait_see_messages_read_ahead() -> None:
+    with gipc.pipe() as (r, w), gipc.pipe() as (stay_r, stay_w):
+        p = gipc.start_process(put_50_and_stay, args=(w, stay_r))
+        got = []
+        with gevent.Timeout(WAIT, False):
+            while len(got) < 50:
+                if len(got) % 2:
+                    assert r.poll(WAIT)
+                else:
+                    assert gevent.wait([r], timeout=WAIT) == [r]
+                got.append(r.get())
+        assert got == list(range(50))
+        stay_w.close()
+        p.join(WAIT)

@@ -40,6 +40,10 @@ class FrameReader(Handle):
         # Adaptive polling before a wait (see Reader._spin_for_data).
         self._spin_skip = 0
         self._spin_backoff = 0
+        # Set once the program has taken the descriptor (fileno()): it may
+        # select() on it, which only works if no whole frame sits in the
+        # buffer unseen, so reads stop at the end of the current frame.
+        self._exact = False
         # A large frame being received.
         self._body: Body | None = None
         # A PICKLE5 message waiting for its buffers: body, count, buffers, size,
@@ -174,7 +178,8 @@ class FrameReader(Handle):
         if start and (start + need > _wire.RING or _wire.RING - end < _wire.SMALL // 4):
             self._view[: end - start] = self._view[start:end]
             self._start, self._end = 0, end - start
-        got = self._read_into(self._view[self._end :])
+        limit = self._start + need if self._exact else _wire.RING
+        got = self._read_into(self._view[self._end : max(limit, self._end + 1)])
         if got is None:
             self._wait(deadline, "get()")
         elif got == 0:

@@ -112,7 +112,7 @@ class Reader(FrameReader):
                         return _loads(self._ring[begin : begin + n])
                     return self._decoder(self._view[begin : begin + n].tobytes())
                 break
-            if start != self._end or not self._ring:
+            if start != self._end or not self._ring or self._exact:
                 break
             # Nothing read ahead: read straight into the empty buffer, or
             # first wait for data if the reply to a request is awaited, which
@@ -180,6 +180,9 @@ class Reader(FrameReader):
         if self._spin_skip:
             self._spin_skip -= 1
             return False
+        if self._exact:
+            # The spin reads ahead.
+            return False
         budget = READ_SPIN[0]
         if not budget or getattr(get_hub().loop, "_callbacks", True):
             return False
@@ -226,6 +229,23 @@ class Reader(FrameReader):
                 "decoder='default' reads; the message was skipped"
             )
         return decode_pickle5(body, buffers)
+
+    def fileno(self) -> int:
+        """Return the file descriptor, for ``select``-like APIs.
+
+        From then on the reader no longer reads ahead: it reads each frame
+        exactly, so that the descriptor is readable whenever :meth:`get`
+        would not block (messages read ahead before the first call are
+        still only seen by :meth:`poll`).
+
+        :raises GIPCClosed: if the handle is closed.
+
+        .. versionchanged:: 2.0
+           Switches the reader to exact reads.
+        """
+        fd = super().fileno()
+        self._exact = True
+        return fd
 
     def poll(self, timeout: float | None = None) -> bool:
         """Return whether a message (or the end of the stream) is ready to be received.
