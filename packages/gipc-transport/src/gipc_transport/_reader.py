@@ -40,9 +40,10 @@ class Reader(FrameReader):
 
     Iterating over a reader yields messages until the writer closes its end.
     A reader reads ahead: after a :meth:`get`, further messages may already
-    sit in its buffer while the descriptor reports nothing to read, so ask
-    :meth:`poll` (or wait with :func:`gevent.wait`, which a reader supports)
-    rather than ``select()`` on :meth:`~gipc_transport.Handle.fileno` alone.
+    sit in its buffer while the descriptor reports nothing to read.
+    :meth:`poll` and :func:`gevent.wait` (which a reader supports) see them.
+    Once the program takes the descriptor with :meth:`fileno`, the reader
+    stops reading ahead, so that ``select()`` on it works as in gipc 1.x.
 
     :param fd: the read end of a pipe; the handle owns it from now on.
     :param decoder: turns message bytes into an object.
