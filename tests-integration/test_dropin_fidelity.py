@@ -128,3 +128,53 @@ def test_poll_and_gevent_wait_see_messages_read_ahead() -> None:
         assert got == list(range(50))
         stay_w.close()
         p.join(WAIT)
+
+
+REAPED_BY_GEVENT = """
+from gevent import monkey
+monkey.patch_all()
+import subprocess, sys, time, warnings
+import gevent
+import gipc
+
+def forever():
+    time.sleep(60)
+
+if __name__ == "__main__":
+    warnings.simplefilter("error")
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    p = gipc.start_process(forever, start_method="fork")
+    p.terminate()
+    # gevent's SIGCHLD handler runs in the loop, so it reaps first.
+    gevent.sleep(0.5)
+    p.join(30)
+    print(p.exitcode)
+"""
+
+
+@pytest.mark.parametrize(
+    "loop",
+    [
+        "libev-cext",
+        "libev-cffi",
+        pytest.param(
+            "libuv",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="not done yet (issue 16): gevent's libuv SIGCHLD reaper keeps no status "
+                "for a pid nobody watches; gipc would have to watch its children there",
+            ),
+        ),
+    ],
+)
+def test_exit_status_reaped_by_gevent_is_reported(loop: str, tmp_path: object) -> None:
+    # A monkey-patched program that used subprocess: gevent reaps on SIGCHLD.
+    import subprocess
+    import sys
+
+    env = dict(os.environ, GEVENT_LOOP=loop)
+    proc = subprocess.run(
+        [sys.executable, "-c", REAPED_BY_GEVENT], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "-15"
