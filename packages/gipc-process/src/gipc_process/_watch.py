@@ -70,10 +70,6 @@ def _collect(popen: Any) -> int | None:
     try:
         pid, status = _waitpid(popen.pid, os.WNOHANG)
     except ChildProcessError:
-        reaped = _reaped_by_gevent(popen.pid)
-        if reaped is not None:
-            code = popen.returncode = os.waitstatus_to_exitcode(reaped)
-            return code
         code = popen.returncode = _status_from_sentinel(popen)
         warnings.warn(
             f"the exit status of child process {popen.pid} was collected by other code "
@@ -86,24 +82,6 @@ def _collect(popen: Any) -> int | None:
         return None
     code = popen.returncode = os.waitstatus_to_exitcode(status)
     return code
-
-
-def _reaped_by_gevent(pid: int) -> int | None:
-    """The wait status gevent's SIGCHLD reaper collected for ``pid``, if it did.
-
-    With ``os`` monkey-patched (and children watched, as after any use of
-    ``subprocess``), gevent reaps every child and keeps the statuses, which
-    its ``waitpid()`` hands out once, on every loop backend.
-    """
-    import gevent.os
-
-    if not hasattr(gevent.os, "fork_and_watch"):
-        return None
-    try:
-        got, status = gevent.os.waitpid(pid, os.WNOHANG)
-    except (ChildProcessError, OSError):
-        return None
-    return status if got == pid else None
 
 
 def _status_from_sentinel(popen: Any) -> int:
