@@ -250,7 +250,8 @@ def run_sample(
     if "Traceback (most recent call last)" in err:
         return f"exit status 0 but a traceback on stderr\n--- stdout\n{out}\n--- stderr\n{err}"
     if sample.output is not None and _lines(out) != _lines(sample.output):
-        return f"printed something else than its Output block\n--- printed\n{out}\n--- Output block\n{sample.output}"
+        expected = sample.output
+        return f"printed something else than its Output block\n--- printed\n{out}\n--- Output block\n{expected}"
     return None
 
 
@@ -367,7 +368,15 @@ def test_extract_finds_python_blocks_only() -> None:
         ("print('something else')\n", "printed something else"),
         ("print('one')\nprint('two')\nprint('three')\n", "printed something else"),
     ],
-    ids=["exit-status", "assert", "greenlet-traceback", "hang", "compile-only-syntax", "output", "more-output"],
+    ids=[
+        "exit-status",
+        "assert",
+        "greenlet-traceback",
+        "hang",
+        "compile-only-syntax",
+        "output",
+        "more-output",
+    ],
 )
 def test_broken_sample_fails(code: str, expected: str, tmp_path: Path) -> None:
     sample = Sample("broken.rst", 1, code, "one\ntwo\n")
