@@ -250,8 +250,8 @@ def run_sample(
     if "Traceback (most recent call last)" in err:
         return f"exit status 0 but a traceback on stderr\n--- stdout\n{out}\n--- stderr\n{err}"
     if sample.output is not None and _lines(out) != _lines(sample.output):
-        expected = sample.output
-        return f"printed something else than its Output block\n--- printed\n{out}\n--- Output block\n{expected}"
+        shown = sample.output
+        return f"printed something else than its Output block\n--- printed\n{out}\n--- the block\n{shown}"
     return None
 
 
