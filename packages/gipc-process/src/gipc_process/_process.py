@@ -14,7 +14,7 @@ from typing import Any, SupportsIndex
 
 from gipc_transport import GIPCError, Handle, lowlevel
 
-from . import _child, _fork, _status, _watch
+from . import _child, _exit, _fork, _status, _watch
 
 StartMethod = str | multiprocessing.context.BaseContext
 
@@ -170,6 +170,7 @@ class Process(multiprocessing.process.BaseProcess):
             # copies of its handles failed.
             if started:
                 self._watcher = _watch.start_watching(self._popen, self)
+                _exit.register()
 
     def run(self) -> None:
         """Run the target in the child, then close the handles it was given."""
