@@ -222,7 +222,8 @@ def test_a_child_is_watched_when_closing_its_handles_here_fails(
 def test_a_handle_used_after_start_process_names_the_child_that_has_it() -> None:
     r, w = gipc_transport.pipe()
     p = gipc_process.start_process(_put_one, (w,))
-    with pytest.raises(gipc_transport.GIPCClosed, match=rf"is closed: it was handed to child process {p.pid}$"):
+    closed = rf"is closed: it was handed to child process {p.pid}$"
+    with pytest.raises(gipc_transport.GIPCClosed, match=closed):
         w.put("from the parent")
     assert r.get(timeout=60) == "from the child"
     p.join(60)

@@ -299,5 +299,7 @@ def test_resource_warning_shows_with_dev_mode() -> None:
     )
     assert out.stdout == "done\n"
     assert "ResourceWarning: unclosed gipc handle <gipc_transport.Writer fd=" in out.stderr
-    quiet = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    quiet = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
     assert "ResourceWarning" not in quiet.stderr, "hidden without -X dev, as for files"

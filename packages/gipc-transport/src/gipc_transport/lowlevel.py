@@ -108,7 +108,7 @@ def transferring(handles: Iterable[Handle]) -> Iterator[Transfer]:
     # handle left locked would keep other greenlets' I/O waiting forever.
     error: BaseException | None = None
     pid = transfer.child_pid
-    why = f": it was handed to child process {pid}" if pid is not None else ": it was handed to a child process"
+    why = f": it was handed to {'a child process' if pid is None else f'child process {pid}'}"
     for h in reserved:
         h._transferring = False
         try:
