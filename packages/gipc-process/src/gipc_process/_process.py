@@ -162,9 +162,10 @@ class Process(multiprocessing.process.BaseProcess):
             raise GIPCError(f"{self!r} was already started: a process can only be started once")
         started = False
         try:
-            with lowlevel.transferring(self._gipc_handles()):
+            with lowlevel.transferring(self._gipc_handles()) as transfer:
                 super().start()
                 started = True
+                transfer.child_pid = self.pid
         finally:
             # A child that exists is watched, also if closing the parent's
             # copies of its handles failed.
