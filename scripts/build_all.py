@@ -3,9 +3,11 @@
 Usage: ``python scripts/build_all.py [--check]`` (or ``hatch run release:build``).
 
 Builds a wheel and an sdist of each package into ``dist/``. With ``--check``,
-installs each wheel into a fresh virtual environment of its own and verifies
-what that layer promises: ``gipc-transport`` works without anything above it;
-``gipc-process`` and ``gipc`` pull exactly the pinned sibling wheels.
+runs every install command that ``docs/installation.rst`` shows, from the
+checkout's directories and from the built wheels, each in a fresh virtual
+environment of its own, and verifies what that layer promises:
+``gipc-transport`` works without anything above it; ``gipc-process`` and
+``gipc`` bring exactly the pinned siblings.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "dist"
 PACKAGES = ("gipc-transport", "gipc-process", "gipc")
+INSTALL_DOC = ROOT / "docs" / "installation.rst"
+# A console line of that page that installs from the checkout or from dist/.
+_INSTALL = re.compile(r"^\s*\$ python -m pip install (.*(?:\./packages/|dist/).*)$", re.M)
 
 # What must import, and what must not, after installing one distribution alone.
 CHECKS = {
@@ -66,24 +71,57 @@ def build() -> list[Path]:
     return artefacts
 
 
+def layer(arg: str) -> str | None:
+    """The distribution an install argument names: ``./packages/gipc`` or ``dist/gipc_process-*.whl``."""
+    if arg.startswith("./packages/"):
+        return arg.removeprefix("./packages/")
+    if arg.startswith("dist/") and arg.endswith(".whl"):
+        return arg.removeprefix("dist/").split("-")[0].replace("_", "-")
+    return None
+
+
+def documented_installs() -> list[tuple[str, list[str]]]:
+    """``(layer, pip arguments)`` of each install command the installation page shows.
+
+    Every layer must be shown once from the checkout and once from the wheels,
+    so that the page cannot lose one without this check noticing.
+    """
+    found: list[tuple[str, list[str]]] = []
+    for line in _INSTALL.findall(INSTALL_DOC.read_text(encoding="utf-8")):
+        args = line.split("#")[0].split()
+        named = [n for n in map(layer, args) if n is not None]
+        unknown = set(named) - set(PACKAGES)
+        if unknown:
+            raise SystemExit(f"{INSTALL_DOC.name}: {line!r} names unknown packages {sorted(unknown)}")
+        found.append((max(named, key=PACKAGES.index), args))
+    for source in ("./packages/", "dist/"):
+        shown = sorted(top for top, args in found if any(a.startswith(source) for a in args))
+        if shown != sorted(PACKAGES):
+            raise SystemExit(f"{INSTALL_DOC.name}: expected one {source} install per layer, found {shown}")
+    return found
+
+
 def check(v: str) -> None:
-    for name in PACKAGES:
+    for name, args in documented_installs():
         with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
             venv = Path(tmp) / "venv"
             run(sys.executable, "-m", "venv", venv)
             py = venv / "bin" / "python"
-            run(py, "-m", "pip", "install", "-q", "--find-links", DIST, f"{name}=={v}")
+            expanded: list[str] = []
+            for arg in args:
+                matches = sorted(ROOT.glob(arg)) if "*" in arg else [arg]
+                if len(matches) != 1:
+                    raise SystemExit(f"{arg} matches {[str(m) for m in matches]}, expected one file")
+                expanded.extend(map(str, matches))
+            # As the page says: from the repository's root.
+            run(py, "-m", "pip", "install", "-q", *expanded, cwd=ROOT)
             installed = run(py, "-m", "pip", "list", "--format=freeze")
             gipc_dists = sorted(line for line in installed.splitlines() if line.startswith("gipc"))
-            expected = {
-                "gipc-transport": [f"gipc-transport=={v}"],
-                "gipc-process": [f"gipc-process=={v}", f"gipc-transport=={v}"],
-                "gipc": [f"gipc=={v}", f"gipc-process=={v}", f"gipc-transport=={v}"],
-            }[name]
-            if gipc_dists != sorted(expected):
-                raise SystemExit(f"{name}: installed {gipc_dists}, expected {sorted(expected)}")
+            expected = sorted(f"{p}=={v}" for p in PACKAGES[: PACKAGES.index(name) + 1])
+            if gipc_dists != expected:
+                raise SystemExit(f"pip install {' '.join(args)}: installed {gipc_dists}, expected {expected}")
             run(py, "-c", CHECKS[name].format(version=v), cwd=tmp)
-            print(f"ok: {name} {v} installs alone and works ({', '.join(gipc_dists)})", flush=True)
+            print(f"ok: pip install {' '.join(args)}: {', '.join(gipc_dists)} work", flush=True)
 
 
 def main(argv: list[str]) -> int:

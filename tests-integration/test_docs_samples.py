@@ -18,11 +18,17 @@ Shell commands, output and other text go in ``.. code-block:: console`` /
 run on its own (a signature, an excerpt) starts with the line
 ``# not run: <why>``: it is only compiled, so it must still be valid Python.
 
-Each sample is a complete program. It runs as a script (``__main__``) in a
+Each sample is a complete program that demonstrates: it prints what happens,
+and the page shows what it prints in the block right after it,
+
+.. code-block:: text
+   :caption: Output
+
+which is what the test checks. A sample runs as a script (``__main__``) in a
 fresh interpreter, in an empty directory, with a time bound; it fails if it
-exits non-zero, times out, or prints a traceback to stderr (gevent reports an
-exception that kills a greenlet there without changing the exit status). Its
-asserts are its checks.
+exits non-zero, times out, prints a traceback to stderr (gevent reports an
+exception that kills a greenlet there without changing the exit status), or
+prints anything but its output block. Every sample that runs has one.
 
 Each sample that may start a process (it mentions ``start_process``,
 ``Process``, ``call_in_process`` or ``multiprocessing``) runs twice: with the
@@ -53,6 +59,7 @@ import pytest
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PYTHON_LANGS = frozenset({"python", "python3", "py", "py3"})
 NOT_RUN = "# not run:"
+OUTPUT_CAPTION = "Output"
 SAMPLE_TIMEOUT = 90.0
 # The modules whose __all__ the API reference documents (docs/conf.py).
 API_MODULES = ("gipc_transport", "gipc_transport.lowlevel", "gipc_process", "gipc", "gipc.gipc")
@@ -68,6 +75,7 @@ _HIGHLIGHT = re.compile(r"^\s*\.\.\s+highlight::\s*(?P<lang>\S+)\s*$")
 _OPTION = re.compile(r"^\s*:[\w-]+:")
 _STARTS_PROCESSES = re.compile(r"start_process|Process|call_in_process|multiprocessing")
 _BULLET = re.compile(r"^\s*(?:[-*+]|\d+\.|#\.)\s+")
+_CAPTION = re.compile(r"^\s*:caption:\s*(?P<caption>.*?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class Sample:
     path: str  # relative to docs/
     line: int  # 1-based line of the first line of code
     code: str
+    output: str | None = None  # what the page shows it prints
 
     @property
     def run(self) -> bool:
@@ -118,6 +127,23 @@ def _block(lines: list[str], start: int, parent_indent: int) -> tuple[int, int, 
     return first, i, "\n".join(x[cut:] for x in body) + "\n"
 
 
+def _output_after(lines: list[str], i: int) -> str | None:
+    """The body of the ``text`` block captioned Output that follows line ``i``, if one does."""
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i >= len(lines) or not (m := _DIRECTIVE.match(lines[i])) or m["lang"] != "text":
+        return None
+    j = i + 1
+    captions = []
+    while j < len(lines) and _OPTION.match(lines[j]):
+        if c := _CAPTION.match(lines[j]):
+            captions.append(c["caption"])
+        j += 1
+    if OUTPUT_CAPTION not in captions:
+        return None
+    return _block(lines, i + 1, len(m["indent"]))[2]
+
+
 def extract(text: str, path: str = "<rst>") -> list[Sample]:
     """The Python samples in one reST document, in order."""
     lines = text.splitlines()
@@ -134,7 +160,7 @@ def extract(text: str, path: str = "<rst>") -> list[Sample]:
             first, i, code = _block(lines, i + 1, len(m["indent"]))
             # Without a language, Sphinx highlights as the current default does.
             if (m["lang"] or default_lang) in PYTHON_LANGS and code:
-                samples.append(Sample(path, first + 1, code))
+                samples.append(Sample(path, first + 1, code, _output_after(lines, i)))
             continue
         stripped = line.rstrip()
         if stripped.endswith("::") and not stripped.lstrip().startswith(".."):
@@ -223,7 +249,14 @@ def run_sample(
         return f"exit status {proc.returncode}\n--- stdout\n{out}\n--- stderr\n{err}"
     if "Traceback (most recent call last)" in err:
         return f"exit status 0 but a traceback on stderr\n--- stdout\n{out}\n--- stderr\n{err}"
+    if sample.output is not None and _lines(out) != _lines(sample.output):
+        shown = sample.output
+        return f"printed something else than its Output block\n--- printed\n{out}\n--- the block\n{shown}"
     return None
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.rstrip().splitlines()]
 
 
 SAMPLES = doc_samples()
@@ -252,6 +285,12 @@ def test_docs_have_samples() -> None:
     assert sum(s.path == "usage.rst" for s in SAMPLES) >= 10
 
 
+def test_every_sample_that_runs_shows_its_output() -> None:
+    # A sample teaches by printing what happens; the page shows what it prints.
+    missing = [s.id for s in SAMPLES if s.run and s.output is None]
+    assert not missing, f"samples without an Output block after them: {missing}"
+
+
 def test_docstrings_are_searched() -> None:
     docs = _docstrings()
     assert "gipc_transport.Reader.get" in docs and "gipc_transport._wire" in docs
@@ -271,6 +310,11 @@ Runs::
 
    import sys
    sys.exit(0)
+
+.. code-block:: text
+   :caption: Output
+
+   exiting
 
 .. code-block:: console
 
@@ -304,12 +348,12 @@ Not Python any more::
 
 def test_extract_finds_python_blocks_only() -> None:
     samples = extract(EXAMPLE_RST, "example.rst")
-    assert [(s.line, s.code) for s in samples] == [
-        (6, 'print("literal block")\n'),
-        (11, "import sys\nsys.exit(0)\n"),
-        (20, "z = 3\n"),
-        (28, "x = 1\n"),
-        (32, "y = 2\n"),
+    assert [(s.line, s.code, s.output) for s in samples] == [
+        (6, 'print("literal block")\n', None),
+        (11, "import sys\nsys.exit(0)\n", "exiting\n"),
+        (25, "z = 3\n", None),
+        (33, "x = 1\n", None),
+        (37, "y = 2\n", None),
     ]
 
 
@@ -321,12 +365,28 @@ def test_extract_finds_python_blocks_only() -> None:
         ("import gevent\ngevent.spawn(lambda: 1 / 0).join()\n", "traceback on stderr"),
         ("import time\ntime.sleep(60)\n", "timed out"),
         ("# not run: broken on purpose\ndef f(:\n", "not valid Python"),
+        ("print('something else')\n", "printed something else"),
+        ("print('one')\nprint('two')\nprint('three')\n", "printed something else"),
     ],
-    ids=["exit-status", "assert", "greenlet-traceback", "hang", "compile-only-syntax"],
+    ids=[
+        "exit-status",
+        "assert",
+        "greenlet-traceback",
+        "hang",
+        "compile-only-syntax",
+        "output",
+        "more-output",
+    ],
 )
 def test_broken_sample_fails(code: str, expected: str, tmp_path: Path) -> None:
-    problem = run_sample(Sample("broken.rst", 1, code), tmp_path, start_method=None, timeout=3)
+    sample = Sample("broken.rst", 1, code, "one\ntwo\n")
+    problem = run_sample(sample, tmp_path, start_method=None, timeout=3)
     assert problem is not None and expected in problem
+
+
+def test_a_sample_that_prints_its_output_passes(tmp_path: Path) -> None:
+    sample = Sample("good.rst", 1, "print('one')\nprint('two  ')\n", "one\ntwo\n")
+    assert run_sample(sample, tmp_path, start_method=None) is None
 
 
 def test_start_method_is_forced(tmp_path: Path) -> None:

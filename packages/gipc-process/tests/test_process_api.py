@@ -206,9 +206,9 @@ def test_a_child_is_watched_when_closing_its_handles_here_fails(
     real = lowlevel.transferring
 
     @contextlib.contextmanager
-    def failing_after_the_start(handles: Iterable[gipc_transport.Handle]) -> Iterator[None]:
-        with real(handles):
-            yield
+    def failing_after_the_start(handles: Iterable[gipc_transport.Handle]) -> Iterator[lowlevel.Transfer]:
+        with real(handles) as transfer:
+            yield transfer
         raise OSError("closing a handle failed")
 
     monkeypatch.setattr(_process.lowlevel, "transferring", failing_after_the_start)
@@ -220,3 +220,20 @@ def test_a_child_is_watched_when_closing_its_handles_here_fails(
     p.join(timeout=60)
     assert p.exitcode == 0
     r.close()
+
+
+def test_a_handle_used_after_start_process_names_the_child_that_has_it() -> None:
+    r, w = gipc_transport.pipe()
+    p = gipc_process.start_process(_put_one, (w,))
+    closed = rf"is closed: it was handed to child process {p.pid}$"
+    with pytest.raises(gipc_transport.GIPCClosed, match=closed):
+        w.put("from the parent")
+    assert r.get(timeout=60) == "from the child"
+    p.join(60)
+    assert p.exitcode == 0
+    p.close()
+    r.close()
+
+
+def _put_one(w: object) -> None:
+    w.put("from the child")  # type: ignore[attr-defined]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
+import warnings
 
 import gevent
 import gevent.select
@@ -208,3 +211,95 @@ def test_poll_zero_sees_data_and_eof_waiting_in_the_pipe() -> None:
         assert r.poll(0) is True
         with pytest.raises(EOFError):
             r.get(timeout=5)
+
+
+def _fill(w: gipc_transport.Writer) -> None:
+    # Straight on the descriptor, so that the writer itself keeps nothing pending.
+    while True:
+        try:
+            os.write(w.fileno(), b"x" * 65536)
+        except BlockingIOError:
+            return
+
+
+def test_gevent_wait_on_a_writer_returns_it_once_the_pipe_has_room() -> None:
+    with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
+        assert gevent.wait([w], timeout=10) == [w], "an empty pipe has room"
+        _fill(w)
+        assert gevent.wait([w], timeout=0.05) == []
+        gevent.spawn_later(0.01, os.read, r.fileno(), 1 << 20)
+        assert gevent.wait([w], timeout=10) == [w]
+
+
+def test_close_during_gevent_wait_on_a_writer_wakes_the_waiter() -> None:
+    r, w = gipc_transport.pipe(encoder=None, decoder=None)
+    _fill(w)
+    waiter = gevent.spawn(gevent.wait, [w], 10)
+    gevent.sleep(0.01)
+    w.close()
+    assert waiter.get(timeout=5) == [w]
+    with pytest.raises(GIPCClosed):
+        w.put(b"late")
+    r.close()
+
+
+def test_a_dropped_handle_warns_with_resource_warning() -> None:
+    r, w = gipc_transport.pipe()
+    fd = w.fileno()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del w
+        gc.collect()
+    assert [str(c.message) for c in caught if c.category is ResourceWarning] == [
+        f"unclosed gipc handle <gipc_transport.Writer fd={fd}>"
+    ]
+    r.close()
+
+
+def test_a_closed_handle_does_not_warn() -> None:
+    r, w = gipc_transport.pipe()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r.close()
+        w.close()
+        del r, w
+        gc.collect()
+    assert [c for c in caught if c.category is ResourceWarning] == []
+
+
+def test_a_forked_child_dropping_inherited_handles_does_not_warn() -> None:
+    with gipc_transport.pipe() as (r, w):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            code = 1
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    del r, w
+                    gc.collect()
+                code = 10 + len(caught)
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 10, "the child warned about handles it does not own"
+
+
+def test_resource_warning_shows_with_dev_mode() -> None:
+    # What a user sees: python -X dev on a program that drops a handle.
+    script = (
+        "import gc, gipc_transport\n"
+        "r, w = gipc_transport.pipe()\n"
+        "r.close()\n"
+        "del w\n"
+        "gc.collect()\n"
+        "print('done')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout == "done\n"
+    assert "ResourceWarning: unclosed gipc handle <gipc_transport.Writer fd=" in out.stderr
+    quiet = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "ResourceWarning" not in quiet.stderr, "hidden without -X dev, as for files"

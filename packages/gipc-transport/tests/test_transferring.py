@@ -122,3 +122,17 @@ def test_a_descriptor_closed_behind_the_handles_back_still_releases_every_handle
     assert outcome == ["closed"]
     w1.close()
     w2.close()
+
+
+def test_a_handle_used_after_its_hand_over_names_the_child() -> None:
+    r, w = gipc_transport.pipe()
+    with lowlevel.transferring([w]) as transfer:
+        transfer.child_pid = 4242
+    with pytest.raises(GIPCClosed, match=r"Writer fd=None> is closed: it was handed to child process 4242$"):
+        w.put("late")
+    with pytest.raises(GIPCClosed, match="handed to child process 4242"):
+        w.close()
+    with lowlevel.transferring([r]):
+        pass
+    with pytest.raises(GIPCClosed, match="it was handed to a child process$"):
+        r.get()

@@ -141,3 +141,45 @@ def test_interrupted_wait_kills_and_reaps_the_child() -> None:
     with pytest.raises(gevent.Timeout):
         with gevent.Timeout(0.5):
             gipc.call_in_process(sleep_then, 60, "late")
+
+
+UNIMPORTABLE_TARGET = """
+import sys
+
+import gipc
+
+if __name__ == "__main__":
+    # Defined here, the target does not exist in a spawn or forkserver child,
+    # which imports this file as __mp_main__: the child fails to unpickle it.
+    def target():
+        return 1
+
+    try:
+        gipc.call_in_process(target, start_method=sys.argv[1], timeout=60)
+    except gipc.ProcessDied as exc:
+        print("exit code:", exc.exitcode)
+        print("message:", exc)
+"""
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_child_that_fails_before_the_call_keeps_its_exit_code_and_traceback(
+    method: str, tmp_path: Any
+) -> None:
+    # The child closes its end of the pipe as it fails: it must be let exit
+    # by itself, not killed while it is writing its traceback.
+    import subprocess
+    import sys
+
+    script = tmp_path / "prog.py"
+    script.write_text(UNIMPORTABLE_TARGET)
+    for _ in range(3):
+        proc = subprocess.run(
+            [sys.executable, str(script), method], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "exit code: 1\n" in proc.stdout, (proc.stdout, proc.stderr)
+        assert "standard error" in proc.stdout
+        # The traceback is complete: it ends with the exception's own line.
+        assert proc.stderr.rstrip().splitlines()[-1].startswith("AttributeError: "), proc.stderr
+        assert "target" in proc.stderr.rstrip().splitlines()[-1]

@@ -99,7 +99,11 @@ def test_map_with_buffersize_submits_lazily() -> None:
 
 def test_map_timeout_raises_result_timeout() -> None:
     with gipc.ProcessPool(1) as pool:
-        results = pool.map(sleep_then, [0.0, 30.0], ["a", "b"], timeout=1.0)
+        # map's timeout counts from the call, as in concurrent.futures: start
+        # the worker first, so a slow spawn start on a busy machine is not
+        # what runs out of time.
+        assert pool.submit(sleep_then, 0.0, "warm").result(timeout=60) == "warm"
+        results = pool.map(sleep_then, [0.0, 30.0], ["a", "b"], timeout=2.0)
         assert next(results) == "a"
         with pytest.raises(gipc.ResultTimeout) as info:
             next(results)

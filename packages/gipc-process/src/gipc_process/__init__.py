@@ -8,7 +8,15 @@ from ._version import __version__ as __version__
 from ._watch import LOST_EXITCODE as LOST_EXITCODE
 from ._watch import StatusLostWarning as StatusLostWarning
 
-__all__ = ("GIPCError", "LOST_EXITCODE", "Process", "StatusLostWarning", "start_process", "__version__")
+# Entry points first, then errors: the API reference follows this order.
+__all__ = (
+    "start_process",
+    "Process",
+    "LOST_EXITCODE",
+    "StatusLostWarning",
+    "GIPCError",
+    "__version__",
+)
 
 for _obj in (Process, StatusLostWarning, start_process):
     _obj.__module__ = __name__

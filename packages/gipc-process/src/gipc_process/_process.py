@@ -15,7 +15,7 @@ from typing import Any, SupportsIndex
 
 from gipc_transport import GIPCError, Handle, lowlevel
 
-from . import _child, _fork, _status, _watch
+from . import _child, _exit, _fork, _status, _watch
 
 StartMethod = str | multiprocessing.context.BaseContext
 
@@ -174,14 +174,16 @@ class Process(multiprocessing.process.BaseProcess):
             raise GIPCError(f"{self!r} was already started: a process can only be started once")
         started = False
         try:
-            with lowlevel.transferring(self._gipc_handles()):
+            with lowlevel.transferring(self._gipc_handles()) as transfer:
                 super().start()
                 started = True
+                transfer.child_pid = self.pid
         finally:
             # A child that exists is watched, also if closing the parent's
             # copies of its handles failed.
             if started:
                 self._watcher = _watch.start_watching(self._popen, self)
+                _exit.register()
 
     def run(self) -> None:
         """Run the target in the child, then close the handles it was given."""

@@ -21,22 +21,23 @@ from ._reader import Reader as Reader
 from ._version import __version__ as __version__
 from ._writer import Writer as Writer
 
+# Entry points first, then errors: the API reference follows this order.
 __all__ = (
-    "DuplexHandle",
-    "GIPCBroken",
-    "GIPCBrokenPipe",
-    "GIPCClosed",
-    "GIPCClosedUnderneath",
-    "GIPCError",
-    "GIPCLocked",
-    "GIPCMessageTooLarge",
-    "GIPCTimeout",
-    "GIPCTruncated",
-    "Handle",
-    "HandlePair",
+    "pipe",
     "Reader",
     "Writer",
-    "pipe",
+    "DuplexHandle",
+    "Handle",
+    "HandlePair",
+    "GIPCError",
+    "GIPCClosed",
+    "GIPCClosedUnderneath",
+    "GIPCLocked",
+    "GIPCTimeout",
+    "GIPCBroken",
+    "GIPCTruncated",
+    "GIPCBrokenPipe",
+    "GIPCMessageTooLarge",
     "__version__",
 )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
 from typing import Any
 
 from . import _wire
@@ -49,7 +48,6 @@ class FrameReader(Handle):
         # A PICKLE5 message waiting for its buffers: body, count, buffers, size,
         # and whether unpickling copies the buffers.
         self._msg: tuple[bytes | bytearray, int, list[Any], int, bool] | None = None
-        self._links: dict[Callable[[Any], Any], Any] = {}
         # Watchers of poll() calls under way.
         self._pollers: set[Any] = set()
 

@@ -9,7 +9,9 @@ child process.
 from __future__ import annotations
 
 import os
+import warnings
 import weakref
+from collections.abc import Callable
 from time import monotonic
 from types import TracebackType
 from typing import Any
@@ -19,7 +21,7 @@ import gevent.lock
 import gevent.os
 from gevent import get_hub
 
-from . import _registry
+from . import _exit, _registry
 from ._errors import GIPCBroken, GIPCClosed, GIPCError, GIPCLocked, GIPCTimeout
 from ._transfer import rebuild_fd, reduce_fd
 
@@ -39,14 +41,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forked)
 
 
-def _close_fd(fd: int, pid: int) -> None:
+def _close_fd(fd: int, pid: int, kind: str) -> None:
     # A finalizer must never close a descriptor number in a process that did
     # not open it: after fork() the number may mean something else there.
     if os.getpid() == pid:
+        warnings.warn(f"unclosed gipc handle <{kind} fd={fd}>", ResourceWarning, stacklevel=2)
         try:
             os.close(fd)
         except OSError:
             pass
+
+
+def _finalizer(handle: Handle, fd: int, pid: int) -> weakref.finalize[..., Handle]:
+    kind = f"{type(handle).__module__}.{type(handle).__qualname__}"
+    finalizer = weakref.finalize(handle, _close_fd, fd, pid, kind)
+    # Not at interpreter exit: the handle is alive then, a greenlet may wait
+    # on its descriptor, and closing the descriptor behind the handle's back
+    # would leave a live event-loop watcher (and the handle) with a number
+    # that the next open() reuses. _exit closes unused handles properly.
+    finalizer.atexit = False
+    return finalizer
 
 
 def start_deadline(timeout: Any) -> tuple[float | None, gevent.Timeout | None]:
@@ -106,6 +120,8 @@ class Handle:
         self._fd = fd
         self._legit_pid = PID[0] = os.getpid()
         self._closed = False
+        # Why the handle was closed, if not by close(): said by GIPCClosed.
+        self._closed_why = ""
         self._broken: GIPCBroken | None = None
         self._lock = gevent.lock.Semaphore(1)
         # Set while a child being started holds the lock (lowlevel.transferring).
@@ -114,9 +130,12 @@ class Handle:
         self._watcher_loop: Any = None
         # What this handle may still move before it yields (see FAIR_BYTES).
         self._credit = FAIR_BYTES
+        # rawlink() callbacks: each an event-loop watcher or a scheduled callback.
+        self._links: dict[Callable[[Any], Any], Any] = {}
         gevent.os.make_nonblocking(fd)
         self._key = _registry.register(self)
-        self._finalizer = weakref.finalize(self, _close_fd, fd, self._legit_pid)
+        self._finalizer = _finalizer(self, fd, self._legit_pid)
+        _exit.register()
 
     def fileno(self) -> int:
         """Return the file descriptor, for ``select``-like APIs.
@@ -140,7 +159,7 @@ class Handle:
         :raises GIPCError: if the handle belongs to another process.
         """
         if self._closed:
-            raise GIPCClosed(f"{self!r} is closed")
+            raise self._closed_error()
         if PID[0] != self._legit_pid:
             # A broken handle can be closed; one of another process cannot.
             self._validate()
@@ -153,10 +172,23 @@ class Handle:
         finally:
             self._lock.release()
 
-    def _release(self) -> None:
+    def _closed_error(self) -> GIPCClosed:
+        return GIPCClosed(f"{self!r} is closed{self._closed_why}")
+
+    def _in_use(self) -> bool:
+        """Whether a greenlet is doing I/O on the handle or waits for it to be ready."""
+        return self._lock.locked() or bool(self._links)
+
+    def _release(self, why: str = "") -> None:
+        # rawlink() takes no lock, so close() does not wait for it: its
+        # watchers stop before the descriptor closes (the number may be
+        # reused at once), and its callbacks are called, as gevent.wait()
+        # expects. (Scheduled callbacks, for buffered frames, run anyway.)
+        self._stop_watchers(list(self._links.values()))
         self._finalizer.detach()
         fd, self._fd = self._fd, None
         self._closed = True
+        self._closed_why = why
         self._drop_watcher()
         _registry.unregister(self._key)
         if fd is not None and os.getpid() == self._legit_pid:
@@ -170,20 +202,76 @@ class Handle:
             except Exception:  # noqa: BLE001 - a watcher of a destroyed loop may refuse
                 pass
 
+    @staticmethod
+    def _stop_watchers(watchers: list[Any]) -> None:
+        for watcher in watchers:
+            if not hasattr(watcher, "close"):
+                continue  # a scheduled callback
+            callback, args = watcher.callback, watcher.args or ()
+            watcher.stop()
+            if callback is not None:
+                get_hub().loop.run_callback(callback, *args)
+
     def _adopt(self, pid: int) -> None:
         """Make the handle usable in a child with a new hub (see ``lowlevel.adopt_in_child``)."""
         self._lock = gevent.lock.Semaphore(1)
         self._transferring = False
-        # The watcher belongs to the parent's loop, which the child destroyed.
+        # The watchers belong to the parent's loop, which the child destroyed.
         self._watcher = self._watcher_loop = None
+        self._links = {}
         self._legit_pid = pid
         self._finalizer.detach()
         if not self._closed and self._fd is not None:
-            self._finalizer = weakref.finalize(self, _close_fd, self._fd, pid)
+            self._finalizer = _finalizer(self, self._fd, pid)
+
+    def _ready_now(self) -> bool:
+        """Whether a :meth:`rawlink` callback is due without waiting for the descriptor."""
+        return False
+
+    def rawlink(self, callback: Callable[[Any], Any]) -> None:
+        """Call ``callback(self)`` once the handle is ready: a reader to receive, a writer to send.
+
+        This is gevent's wait protocol: it makes handles usable with
+        :func:`gevent.wait` and :func:`gevent.iwait`. A reader is ready when
+        :meth:`~gipc_transport.Reader.poll` would return ``True``; a writer
+        when the pipe has room, so that a ``put()`` starts writing at once.
+        If the handle is closed meanwhile, ``callback`` is called too.
+
+        :raises GIPCClosed: if the handle is closed.
+
+        .. versionadded:: 2.0
+        """
+        self._validate()
+        self.unlink(callback)
+        loop = get_hub().loop
+        if self._ready_now():
+            self._links[callback] = loop.run_callback(callback, self)
+            return
+        assert self._fd is not None
+        watcher = loop.io(self._fd, self._direction)
+
+        def ready() -> None:
+            self._links.pop(callback, None)
+            watcher.close()
+            callback(self)
+
+        watcher.start(ready)
+        self._links[callback] = watcher
+
+    def unlink(self, callback: Callable[[Any], Any]) -> None:
+        """Undo :meth:`rawlink`.
+
+        .. versionadded:: 2.0
+        """
+        link = self._links.pop(callback, None)
+        if link is not None:
+            link.stop()
+            if hasattr(link, "close"):
+                link.close()
 
     def _validate(self) -> None:
         if self._closed:
-            raise GIPCClosed(f"{self!r} is closed")
+            raise self._closed_error()
         if PID[0] != self._legit_pid:
             raise GIPCError(
                 f"{self!r} belongs to process {self._legit_pid}, not to {os.getpid()}: "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import select
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from os import readv as _readv
 from pickle import loads as _loads
 from time import monotonic as _clock
@@ -294,61 +294,22 @@ class Reader(FrameReader):
             except EOFError:
                 return
 
-    def rawlink(self, callback: Callable[[Any], Any]) -> None:
-        """Call ``callback(self)`` once when :meth:`poll` would return ``True``.
+    def _ready_now(self) -> bool:
+        return self._frame_buffered()
 
-        This is gevent's wait protocol: it makes readers usable with
-        :func:`gevent.wait` and :func:`gevent.iwait`.
+    def _in_use(self) -> bool:
+        return bool(self._pollers) or super()._in_use()
 
-        .. versionadded:: 2.0
-        """
-        self._validate()
-        self.unlink(callback)
-        loop = get_hub().loop
-        if self._frame_buffered():
-            self._links[callback] = loop.run_callback(callback, self)
-            return
-        assert self._fd is not None
-        watcher = loop.io(self._fd, READ)
-
-        def ready() -> None:
-            self._links.pop(callback, None)
-            watcher.close()
-            callback(self)
-
-        watcher.start(ready)
-        self._links[callback] = watcher
-
-    def _release(self) -> None:
-        # poll() and rawlink() take no lock, so close() does not wait for
-        # them; their watchers must stop before the descriptor closes (the
-        # number may be reused at once), and their waiters must learn of it:
-        # poll() raises GIPCClosed, linked callbacks are called.
-        # (Scheduled link callbacks, for buffered frames, run anyway.)
-        watchers = [w for w in (*self._pollers, *self._links.values()) if hasattr(w, "close")]
-        for watcher in watchers:
-            callback, args = watcher.callback, watcher.args or ()
-            watcher.stop()
-            if callback is not None:
-                get_hub().loop.run_callback(callback, *args)
-        super()._release()
+    def _release(self, why: str = "") -> None:
+        # poll() takes no lock either: its waiters raise GIPCClosed (see
+        # Handle._release for rawlink()).
+        self._stop_watchers(list(self._pollers))
+        super()._release(why)
 
     def _adopt(self, pid: int) -> None:
         # Watchers of the parent's loop, which a child does not use.
         self._pollers = set()
-        self._links = {}
         super()._adopt(pid)
-
-    def unlink(self, callback: Callable[[Any], Any]) -> None:
-        """Undo :meth:`rawlink`.
-
-        .. versionadded:: 2.0
-        """
-        link = self._links.pop(callback, None)
-        if link is not None:
-            link.stop()
-            if hasattr(link, "close"):
-                link.close()
 
 
 def _readable_now(fd: int) -> bool:

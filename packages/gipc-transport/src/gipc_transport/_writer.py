@@ -332,9 +332,9 @@ class Writer(Handle):
             # Given back when the handle is released, or dropped without that.
             self._give_back = weakref.finalize(self, _pipesize.give_back, extra)
 
-    def _release(self) -> None:
+    def _release(self, why: str = "") -> None:
         try:
-            super()._release()
+            super()._release(why)
         finally:
             if self._give_back is not None:
                 self._give_back()

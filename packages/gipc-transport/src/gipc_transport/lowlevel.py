@@ -18,6 +18,7 @@ from ._reader import READ_SPIN
 from ._registry import live_handles, unregister
 
 __all__ = (
+    "Transfer",
     "live_handles",
     "find_handles",
     "check_transferable",
@@ -49,8 +50,19 @@ def check_transferable(handles: Iterable[Handle]) -> None:
             raise GIPCLocked(f"can't transfer {h!r}: another greenlet is doing I/O on it")
 
 
+class Transfer:
+    """What :func:`transferring` yields: set :attr:`child_pid` once the child exists.
+
+    .. versionadded:: 2.0
+    """
+
+    #: The pid of the child that received the handles; named by the
+    #: :class:`~gipc_transport.GIPCClosed` error of a later use here.
+    child_pid: int | None = None
+
+
 @contextlib.contextmanager
-def transferring(handles: Iterable[Handle]) -> Iterator[None]:
+def transferring(handles: Iterable[Handle]) -> Iterator[Transfer]:
     """Reserve ``handles`` for a child being started in the ``with`` block; close them here after it.
 
     Each handle is checked as by :func:`check_transferable`, then locked
@@ -65,6 +77,8 @@ def transferring(handles: Iterable[Handle]) -> Iterator[None]:
     ``spawn`` and ``forkserver``) inside the block.
 
     If the block raises, the handles are left open and usable, as they were.
+    The block sets the :attr:`Transfer.child_pid` of the object it is given,
+    so that using a handle here afterwards says which child has it.
 
     :raises GIPCClosed: if one is closed, before the block runs.
     :raises GIPCLocked: if a greenlet is doing I/O on one, before the block runs.
@@ -83,7 +97,8 @@ def transferring(handles: Iterable[Handle]) -> Iterator[None]:
                 raise GIPCLocked(f"can't transfer {h!r}: another greenlet is doing I/O on it")
             h._transferring = True
             reserved.append(h)
-        yield
+        transfer = Transfer()
+        yield transfer
     except BaseException:
         for h in reserved:
             h._transferring = False
@@ -92,11 +107,13 @@ def transferring(handles: Iterable[Handle]) -> Iterator[None]:
     # Every handle is closed and unlocked, whatever closing one raises: a
     # handle left locked would keep other greenlets' I/O waiting forever.
     error: BaseException | None = None
+    pid = transfer.child_pid
+    why = f": it was handed to {'a child process' if pid is None else f'child process {pid}'}"
     for h in reserved:
         h._transferring = False
         try:
             if not h._closed:
-                h._release()
+                h._release(why)
         except BaseException as exc:  # noqa: BLE001 - raised once all are released
             error = error or exc
         finally:

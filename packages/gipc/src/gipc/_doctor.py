@@ -139,9 +139,17 @@ def run(methods: Sequence[str] | None = None, timeout: float = DEFAULT_TIMEOUT) 
             verdict = f"FAILED: {type(exc).__name__}: {exc}"
             failed.append(method)
         print(f"  {method:<11} {verdict}")
-    tested = len(methods or available)
-    if failed:
-        print(f"verdict: FAILED, {len(failed)} of {tested} start methods do not work: {', '.join(failed)}")
-        return 1
-    print(f"verdict: OK, all {tested} start methods work")
-    return 0
+    print(summary(list(methods or available), failed))
+    return 1 if failed else 0
+
+
+def summary(tested: Sequence[str], failed: Sequence[str]) -> str:
+    """The report's last line, in words that fit the numbers."""
+    if len(tested) == 1:
+        works = "does not work" if failed else "works"
+        return f"verdict: {'FAILED' if failed else 'OK'}, start method {tested[0]} {works}"
+    if not failed:
+        return f"verdict: OK, all {len(tested)} start methods work"
+    verb = "does" if len(failed) == 1 else "do"
+    names = ", ".join(failed)
+    return f"verdict: FAILED, {len(failed)} of {len(tested)} start methods {verb} not work: {names}"

@@ -20,6 +20,7 @@ from typing import Any
 
 import gevent
 import gevent.event
+from gipc_process import _exit as _process_exit
 from gipc_transport import GIPCError
 
 from ._pool_worker import Worker
@@ -261,14 +262,25 @@ def _shut_down_pools_at_exit() -> None:
     # joins every child (and the workers of a pool never shut down would wait
     # for tasks forever), and before weakref.finalize's, which closes the
     # pipes under the pool's feet. Pending tasks finish first, as with
-    # concurrent.futures.
-    for pool in list(_live_pools):
-        if pool._pid != os.getpid():
-            continue
-        if pool._thread != _real_get_ident():
-            pool._kill_all()
-            continue
-        try:
+    # concurrent.futures; a wait longer than a second is announced on stderr,
+    # and an interrupt (another Ctrl-C) kills every pool's workers and ends
+    # the other gipc children before it propagates.
+    pools = [pool for pool in list(_live_pools) if pool._pid == os.getpid()]
+    try:
+        for pool in pools:
+            if pool._thread != _real_get_ident():
+                pool._kill_all()
+                continue
+            pool.shutdown(wait=False)
+            if not pool._all_exited.wait(_process_exit.NOTICE_AFTER):
+                tasks = len(pool._pending) + sum(len(w.inflight) for w in pool._workers)
+                _process_exit.notice(f"{tasks} task{'s' if tasks != 1 else ''} of a ProcessPool to finish")
             pool.shutdown(wait=True)
-        except BaseException:  # noqa: BLE001 - at exit, killing is the only option left
+    except KeyboardInterrupt:
+        for pool in pools:
+            pool._kill_all()
+        _process_exit.end_children()
+        raise
+    except BaseException:  # noqa: BLE001 - at exit, killing is the only option left
+        for pool in pools:
             pool._kill_all()

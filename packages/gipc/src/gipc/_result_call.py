@@ -12,7 +12,11 @@ from gipc_transport import GIPCError, Writer, pipe
 from ._result import decode_outcome, run_call
 from ._result_errors import ProcessDied, TaskTimeout
 
-# How long a child that has sent its outcome may take to exit before it is killed.
+# How long a child that has sent its outcome, or closed its end of the pipe
+# without one, may take to exit by itself before it is killed. A child that
+# failed before running ``fn`` (a target it cannot import, say) is still
+# writing its traceback to stderr when the pipe reaches end of file: killing
+# it then cut the traceback off and replaced its exit code with -9.
 _EXIT_GRACE = 5.0
 
 
@@ -61,6 +65,8 @@ def call_in_process(
         raise
     outcome: bytes | None = None
     timed_out = False
+    # Whether the child closed its end without an outcome: it is exiting.
+    ended = False
     code: int | None = None
     try:
         try:
@@ -68,14 +74,18 @@ def call_in_process(
                 outcome = reader.get()
             timed_out = outcome is None
         except (EOFError, GIPCError):
-            pass
+            ended = True
     finally:
         reader.close()
-        code = _reap(proc, kill=outcome is None)
+        code = _reap(proc, kill=outcome is None and not ended)
     if timed_out:
         raise TaskTimeout(f"the call ran longer than {timeout} seconds; its process was killed")
     if outcome is None:
-        raise ProcessDied(f"the child process exited without returning (exit code {code})", code)
+        raise ProcessDied(
+            f"the child process exited without returning (exit code {code}); "
+            "what it wrote to standard error may say why",
+            code,
+        )
     ok, value = decode_outcome(outcome)
     if ok:
         return value

@@ -1,0 +1,103 @@
+"""What the end of the interpreter waits for: say so, and let another Ctrl-C end it.
+
+At exit, multiprocessing joins every non-daemon child, as long as each
+takes; a program that was interrupted with Ctrl-C, or that simply ended,
+then seems to hang with nothing on the screen. This hook runs before
+multiprocessing's: it waits for this process's non-daemon gipc children
+itself, and once the wait has lasted :data:`NOTICE_AFTER` seconds it says on
+stderr what it waits for. An interrupt (another Ctrl-C) during the wait
+terminates those children, kills the ones that do not exit promptly, reaps
+them and propagates: no child is left running.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing.process
+import os
+import sys
+import time
+from typing import Any
+
+import gevent
+
+# Seconds an exit-time wait goes on silently before it is announced.
+NOTICE_AFTER = 1.0
+# Seconds a terminated child has to exit before it is killed.
+TERMINATE_GRACE = 1.0
+
+_registered = [False]
+
+
+def register() -> None:
+    """Register :func:`wait_for_children` with :mod:`atexit`, once per interpreter.
+
+    multiprocessing's own exit hook is registered when ``multiprocessing.util``
+    is imported, before this one, so this one runs first (hooks run last
+    registered first).
+    """
+    if _registered[0]:
+        return
+    _registered[0] = True
+    import multiprocessing.util  # noqa: F401 - its exit hook must be registered first
+
+    atexit.register(wait_for_children)
+
+
+def notice(what: str) -> None:
+    """Print one line saying what the exit waits for."""
+    try:
+        line = f"gipc: waiting for {what} before exit; press Ctrl-C again to stop waiting"
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr closed or gone
+        pass
+
+
+def _ours() -> list[Any]:
+    from ._process import Process
+
+    pid = os.getpid()
+    children: set[Any] = multiprocessing.process._children  # type: ignore[attr-defined]
+    return [
+        p for p in list(children)
+        if isinstance(p, Process) and p._popen is not None and p._parent_pid == pid and p.is_alive()
+    ]
+
+
+def _describe(children: list[Any]) -> str:
+    pids = ", ".join(str(p.pid) for p in children)
+    return f"{len(children)} non-daemon child process{'es' if len(children) > 1 else ''} to exit (pid {pids})"
+
+
+def wait_for_children() -> None:
+    """Join this process's live non-daemon gipc children; announce a long wait; end them on interrupt."""
+    children = [p for p in _ours() if not p.daemon]
+    if not children:
+        return
+    try:
+        deadline = time.monotonic() + NOTICE_AFTER
+        for p in children:
+            p.join(max(0.0, deadline - time.monotonic()))
+        left = [p for p in children if p.is_alive()]
+        if left:
+            notice(_describe(left))
+            for p in left:
+                p.join()
+    except BaseException:
+        end_children()
+        raise
+
+
+def end_children() -> None:
+    """Terminate this process's live gipc children, kill those that linger, reap them all."""
+    children = _ours()
+    for p in children:
+        p.terminate()
+    with gevent.Timeout(TERMINATE_GRACE, False):
+        for p in children:
+            p.join()
+    for p in children:
+        if p.is_alive():
+            p.kill()
+    for p in children:
+        p.join()

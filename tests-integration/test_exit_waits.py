@@ -1,0 +1,186 @@
+"""What a program waits for at exit: announced on stderr; another Ctrl-C ends it cleanly.
+
+Each test runs a program in a fresh interpreter, interrupts it with SIGINT as
+Ctrl-C would, and checks what it printed, how it exited and that none of its
+children is left running.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import gevent
+import pytest
+
+NOTICE = "gipc: waiting for "
+
+POOL_PROGRAM = """
+import sys
+import time
+from pathlib import Path
+
+import gevent
+
+import gipc
+
+
+def slow(i, folder):
+    (Path(folder) / f"{i}.pid").write_text(str(__import__("os").getpid()))
+    time.sleep(60)
+    return i
+
+
+if __name__ == "__main__":
+    # Outside `with`: the exit hook is what shuts the pool down.
+    pool = gipc.ProcessPool(2)
+    futures = [pool.submit(slow, i, sys.argv[1]) for i in range(4)]
+    print("submitted", flush=True)
+    gevent.sleep(120)
+"""
+
+CHILDREN_PROGRAM = """
+import os
+import sys
+import time
+from pathlib import Path
+
+import gipc
+
+
+def sleeper(seconds, folder):
+    (Path(folder) / f"{os.getpid()}.pid").write_text(str(os.getpid()))
+    time.sleep(seconds)
+    (Path(folder) / f"{os.getpid()}.done").write_text("done")
+
+
+if __name__ == "__main__":
+    # Non-daemon children, never joined: multiprocessing waits for them at exit.
+    children = [gipc.start_process(sleeper, args=(float(sys.argv[2]), sys.argv[1])) for _ in range(2)]
+    print("started", flush=True)
+"""
+
+
+def _run(tmp_path: Path, program: str, *args: str) -> subprocess.Popen[str]:
+    script = tmp_path / "prog.py"
+    script.write_text(program)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    # A program that waits silently would block the reads below for good:
+    # kill it well within the test's timeout, and the assertions say why.
+    watchdog = threading.Timer(45, proc.kill)
+    watchdog.daemon = True
+    watchdog.start()
+    return proc
+
+
+def _finish(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _pids(folder: Path, count: int) -> list[int]:
+    with gevent.Timeout(60, AssertionError(f"{count} children did not start")):
+        while len(found := sorted(folder.glob("*.pid"))) < count:
+            gevent.sleep(0.05)
+    return [int(p.read_text()) for p in found]
+
+
+def _wait_for_line(stream, text: str) -> list[str]:  # type: ignore[no-untyped-def]
+    lines = []
+    for line in stream:  # blocking reads: this test process runs no other greenlet
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"{text!r} never printed; got {lines!r}")
+
+
+def _gone(pids: list[int]) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return "gone"
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_second_ctrl_c_during_the_pool_exit_wait_ends_workers_without_abort(
+    tmp_path: Path, attempt: int
+) -> None:
+    proc = _run(tmp_path, POOL_PROGRAM)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == "submitted\n"
+        workers = _pids(tmp_path, 2)
+        proc.send_signal(signal.SIGINT)
+        # The first Ctrl-C ends the main program; the exit hook waits for the
+        # running and queued tasks, and says so once the wait lasts.
+        before = _wait_for_line(proc.stderr, NOTICE)
+        assert "4 tasks of a ProcessPool to finish before exit" in before[-1]
+        assert "Ctrl-C again" in before[-1]
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        proc.wait(timeout=30)
+    finally:
+        _finish(proc)
+    stderr = "".join(before) + rest
+    assert "libev" not in stderr, stderr
+    # Exits as an interrupted Python program does, not with an abort (-6).
+    assert proc.returncode == -signal.SIGINT, (proc.returncode, stderr)
+    notices = [line for line in stderr.splitlines() if line.startswith(NOTICE)]
+    assert notices == [before[-1].rstrip("\n")], stderr
+    assert _gone(workers), f"workers {workers} outlived the program"
+
+
+def test_second_ctrl_c_during_the_children_exit_wait_ends_them(tmp_path: Path) -> None:
+    proc = _run(tmp_path, CHILDREN_PROGRAM, "60")
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == "started\n"
+        children = _pids(tmp_path, 2)
+        started = time.monotonic()
+        before = _wait_for_line(proc.stderr, NOTICE)
+        waited = time.monotonic() - started
+        line = before[-1]
+        assert "2 non-daemon child processes to exit" in line
+        assert all(str(pid) in line for pid in children), (line, children)
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        proc.wait(timeout=30)
+    finally:
+        _finish(proc)
+    stderr = "".join(before) + rest
+    assert waited < 30, "the wait was announced only after the children's own time"
+    assert "KeyboardInterrupt" in stderr, stderr
+    assert _gone(children), f"children {children} outlived the program"
+
+
+def test_a_short_exit_wait_is_silent_and_waits_for_the_children(tmp_path: Path) -> None:
+    proc = _run(tmp_path, CHILDREN_PROGRAM, "0.3")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out == "started\n"
+    assert err == ""
+    # The children ran to the end: the exit waited for them, as multiprocessing does.
+    assert len(list(tmp_path.glob("*.done"))) == 2
