@@ -60,7 +60,7 @@ def _ours() -> list[Any]:
     children: set[Any] = multiprocessing.process._children  # type: ignore[attr-defined]
     return [
         p for p in list(children)
-        if isinstance(p, Process) and p._popen is not None and p._parent_pid == pid and p.is_alive()
+        if isinstance(p, Process) and p._popen is not None and p._parent_pid == pid and _alive(p)
     ]
 
 
@@ -77,12 +77,14 @@ def wait_for_children() -> None:
     try:
         deadline = time.monotonic() + NOTICE_AFTER
         for p in children:
-            p.join(max(0.0, deadline - time.monotonic()))
-        left = [p for p in children if p.is_alive()]
+            if _alive(p):
+                p.join(max(0.0, deadline - time.monotonic()))
+        left = [p for p in children if _alive(p)]
         if left:
             notice(_describe(left))
             for p in left:
-                p.join()
+                if _alive(p):
+                    p.join()
     except BaseException:
         end_children()
         raise
@@ -92,12 +94,21 @@ def end_children() -> None:
     """Terminate this process's live gipc children, kill those that linger, reap them all."""
     children = _ours()
     for p in children:
-        p.terminate()
+        if _alive(p):
+            p.terminate()
     with gevent.Timeout(TERMINATE_GRACE, False):
         for p in children:
-            p.join()
+            if _alive(p):
+                p.join()
     for p in children:
-        if p.is_alive():
+        if _alive(p):
             p.kill()
     for p in children:
-        p.join()
+        if _alive(p):
+            p.join()
+
+
+def _alive(p: Any) -> bool:
+    # Whoever started a child may close() it once it has exited, while this
+    # waits for the others (a pool reaps its workers so).
+    return not p._closed and p.is_alive()
