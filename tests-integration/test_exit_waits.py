@@ -21,6 +21,7 @@ import pytest
 NOTICE = "gipc: waiting for "
 
 POOL_PROGRAM = """
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,10 @@ import gipc
 
 
 def slow(i, folder):
-    (Path(folder) / f"{i}.pid").write_text(str(__import__("os").getpid()))
+    # Written whole, then renamed: a reader never sees a half-written file.
+    tmp = Path(folder) / f"{i}.tmp"
+    tmp.write_text(str(os.getpid()))
+    os.replace(tmp, Path(folder) / f"{i}.pid")
     time.sleep(60)
     return i
 
@@ -54,7 +58,10 @@ import gipc
 
 
 def sleeper(seconds, folder):
-    (Path(folder) / f"{os.getpid()}.pid").write_text(str(os.getpid()))
+    # Written whole, then renamed: a reader never sees a half-written file.
+    tmp = Path(folder) / f"{os.getpid()}.tmp"
+    tmp.write_text(str(os.getpid()))
+    os.replace(tmp, Path(folder) / f"{os.getpid()}.pid")
     time.sleep(seconds)
     (Path(folder) / f"{os.getpid()}.done").write_text("done")
 
