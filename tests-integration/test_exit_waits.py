@@ -103,6 +103,20 @@ def _finish(proc: subprocess.Popen[str]) -> None:
             stream.close()
 
 
+def _interrupt(proc: subprocess.Popen[str]) -> str:
+    """Send the second Ctrl-C; return the rest of stderr once the program has exited."""
+    assert proc.stderr is not None
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    proc.wait(timeout=30)
+    return rest
+
+
+def _assert_only_interrupted(stderr: str) -> None:
+    # Nothing but the interrupt went wrong on the way out.
+    assert not re.search(r"^\w+(Error|Exception): ", stderr, re.M), stderr
+
+
 def _pids(folder: Path, count: int) -> list[int]:
     with gevent.Timeout(60, AssertionError(f"{count} children did not start")):
         while len(found := sorted(folder.glob("*.pid"))) < count:
@@ -150,17 +164,14 @@ def test_second_ctrl_c_during_the_pool_exit_wait_ends_workers_without_abort(
         before = _wait_for_line(proc.stderr, NOTICE)
         assert "4 tasks of a ProcessPool to finish before exit" in before[-1]
         assert "Ctrl-C again" in before[-1]
-        proc.send_signal(signal.SIGINT)
-        rest = proc.stderr.read()
-        proc.wait(timeout=30)
+        rest = _interrupt(proc)
     finally:
         _finish(proc)
     stderr = "".join(before) + rest
     # libev's assertion on a descriptor closed under a live watcher
     # ("libev: I/O watcher with invalid fd found in epoll_ctl") aborts.
     assert "libev: " not in stderr and "invalid fd" not in stderr, stderr
-    # Nothing but the interrupt went wrong on the way out.
-    assert not re.search(r"^\w+(Error|Exception): ", stderr, re.M), stderr
+    _assert_only_interrupted(stderr)
     # Exits as an interrupted Python program does, not with an abort (-6).
     assert proc.returncode == -signal.SIGINT, (proc.returncode, stderr)
     notices = [line for line in stderr.splitlines() if line.startswith(NOTICE)]
@@ -180,15 +191,13 @@ def test_second_ctrl_c_during_the_children_exit_wait_ends_them(tmp_path: Path) -
         line = before[-1]
         assert "2 non-daemon child processes to exit" in line
         assert all(str(pid) in line for pid in children), (line, children)
-        proc.send_signal(signal.SIGINT)
-        rest = proc.stderr.read()
-        proc.wait(timeout=30)
+        rest = _interrupt(proc)
     finally:
         _finish(proc)
     stderr = "".join(before) + rest
     assert waited < 30, "the wait was announced only after the children's own time"
     assert "KeyboardInterrupt" in stderr, stderr
-    assert not re.search(r"^\w+(Error|Exception): ", stderr, re.M), stderr
+    _assert_only_interrupted(stderr)
     assert _gone(children), f"children {children} outlived the program"
 
 
