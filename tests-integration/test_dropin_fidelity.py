@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+from pathlib import Path
 
 import gevent
 import gipc
@@ -128,3 +129,68 @@ def test_poll_and_gevent_wait_see_messages_read_ahead() -> None:
         assert got == list(range(50))
         stay_w.close()
         p.join(WAIT)
+
+
+REAPED_BY_GEVENT = """
+import json, signal, subprocess, sys, time, warnings
+from gevent import monkey
+if sys.argv[1] == "patch":
+    monkey.patch_all()
+    import subprocess
+else:
+    import gevent.subprocess as subprocess
+import gevent
+import gipc
+
+def forever():
+    time.sleep(60)
+
+def leave(code):
+    sys.exit(code)
+
+if __name__ == "__main__":
+    warnings.simplefilter("error")
+    # gevent's subprocess watches its child: from here on gevent reaps every
+    # child on SIGCHLD.
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    codes = []
+    for method in ("fork", "spawn", "forkserver"):
+        for how in ("term", "kill", "exit"):
+            if how == "exit":
+                p = gipc.start_process(leave, args=(3,), start_method=method)
+            else:
+                p = gipc.start_process(forever, start_method=method)
+                p.terminate() if how == "term" else p.kill()
+            # Both gevent's reaper and gipc's watcher get their chance.
+            gevent.sleep(0.2)
+            p.join(30)
+            codes.append(p.exitcode)
+    print(json.dumps({"codes": codes, "loop": type(gevent.get_hub().loop).__module__}))
+"""
+
+
+@pytest.mark.parametrize("patch", ["patch", "gevent-subprocess"])
+@pytest.mark.parametrize("loop", ["libev-cext", "libev-cffi", "libuv"])
+def test_exit_status_reaped_by_gevent_is_the_real_one(loop: str, patch: str, tmp_path: Path) -> None:
+    # A 1.8.0 program under patch_all() that used subprocess: gevent reaps
+    # every child on SIGCHLD, gipc's children included, and keeps the status
+    # only for pids it watches. 1.8.0 reported -15 for SIGTERM, never 255.
+    # Whether gevent or gipc collects first varies from child to child;
+    # warnings are errors in the program, so a lost status fails it.
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "reaped.py"  # spawn children import their target from it
+    script.write_text(REAPED_BY_GEVENT)
+    env = dict(os.environ, GEVENT_LOOP=loop)
+    proc = subprocess.run(
+        [sys.executable, str(script), patch], capture_output=True, text=True, timeout=100, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    # Nothing failed in a loop callback either (gevent prints those).
+    assert "Traceback" not in proc.stderr, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["loop"].startswith("gevent." + loop.split("-")[0])
+    assert result["codes"] == [-signal.SIGTERM, -signal.SIGKILL, 3] * 3

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import weakref
+from typing import Any
 
 import gevent
 import gipc_process
@@ -153,3 +154,51 @@ def test_children_never_joined_are_reaped_and_leave_no_descriptors(start_method:
     assert all(ref() is None for ref in refs), "nothing keeps an exited, unreferenced process alive"
     gevent.sleep(0.01)
     assert set(os.listdir("/proc/self/fd")) <= fds_before
+
+
+GEVENT_REAPS = """
+import json, os, signal, sys, time
+import gevent, gevent.subprocess
+import gipc_process
+from gipc_process import _watch
+
+def forever():
+    time.sleep(60)
+
+if __name__ == "__main__":
+    loop = gevent.get_hub().loop
+    report = {"before": _watch.gevent_reaps_children(loop)}
+    # gipc's own children install no SIGCHLD handling.
+    p = gipc_process.start_process(forever, start_method="fork")
+    p.terminate()
+    p.join(30)
+    report["after_gipc_child"] = _watch.gevent_reaps_children(loop)
+    # gevent's subprocess does: from here on gevent reaps every child.
+    gevent.subprocess.run([sys.executable, "-c", "pass"], check=True)
+    report["after_gevent_subprocess"] = _watch.gevent_reaps_children(loop)
+    codes = []
+    for method in ("fork", "spawn"):
+        p = gipc_process.start_process(forever, start_method=method)
+        # Only gevent's reaper may notice the exit: gipc's own readiness
+        # watcher is stopped, so gipc can learn the status from gevent alone.
+        p._watcher._io.stop()
+        p.terminate()
+        p.join(30)
+        codes.append([p.exitcode, p._popen.gipc_reaped.collected])
+    report["codes"] = codes
+    print(json.dumps(report))
+"""
+
+
+@pytest.mark.parametrize("loop", ["libev-cext", "libev-cffi", "libuv"])
+def test_status_reaped_by_gevent_comes_from_gevent(
+    loop: str, run_script: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEVENT_LOOP", loop)
+    report = run_script(GEVENT_REAPS)
+    assert report == {
+        "before": False,
+        "after_gipc_child": False,
+        "after_gevent_subprocess": True,
+        "codes": [[-15, True], [-15, True]],
+    }

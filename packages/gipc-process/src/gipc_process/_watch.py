@@ -8,12 +8,23 @@ then the status of that one pid is collected with ``waitpid(pid, WNOHANG)``.
 The descriptor is a pidfd where the OS has them (Linux 5.3+), else the
 child's sentinel pipe; a ``forkserver`` child is not ours, and the forkserver
 writes its exit code to the sentinel.
+
+Once gevent reaps children itself (its SIGCHLD handling is installed by the
+first gevent child watcher, as after any use of gevent's ``subprocess`` or a
+monkey-patched ``os.fork``), it collects every child's status, ours included,
+and keeps it only for the pids it watches. So a gipc child also gets a gevent
+child watcher when gevent reaps already, or will as soon as the program forks
+or runs a subprocess because ``os`` is monkey-patched (gevent's own model
+then: every child is gevent's to reap). Otherwise gipc installs no SIGCHLD
+handling: that would take the statuses of children that other code started.
 """
 
 from __future__ import annotations
 
 import os
 import select
+import signal
+import time
 import warnings
 import weakref
 from collections.abc import Callable
@@ -33,6 +44,11 @@ _poll = monkey.get_original("select", "poll")
 #: The exit code reported when another part of the program collected the
 #: child's exit status first (``os.waitpid``) and it cannot be recovered.
 LOST_EXITCODE = 255
+
+# How long a status that gevent's reaper collected may take to reach the
+# child watcher (libuv hands it over in a later loop callback) before it
+# counts as lost to other code.
+_REAPED_GRACE = 1.0
 
 # The sentinel normally signals the exit at once. It stays open, though, when
 # a grandchild inherited the child's end of it through fork; then a periodic
@@ -70,6 +86,14 @@ def _collect(popen: Any) -> int | None:
     try:
         pid, status = _waitpid(popen.pid, os.WNOHANG)
     except ChildProcessError:
+        reaped = getattr(popen, "gipc_reaped", None)
+        if reaped is not None:
+            got = reaped.status()
+            if got is not None:
+                code = popen.returncode = os.waitstatus_to_exitcode(got)
+                return code
+            if not reaped.overdue():
+                return None  # gevent reaped it; the status is on its way
         code = popen.returncode = _status_from_sentinel(popen)
         warnings.warn(
             f"the exit status of child process {popen.pid} was collected by other code "
@@ -107,6 +131,81 @@ def _drain(popen: Any) -> bool:
     if len(data) >= _status.STATUS.size:
         (popen.gipc_status,) = _status.STATUS.unpack(data[-_status.STATUS.size :])
     return not data
+
+
+class GeventReaped:
+    """A gevent child watcher for one pid, used while gevent reaps children."""
+
+    def __init__(self, loop: Any, pid: int, on_status: Callable[[], None]) -> None:
+        self.pid = pid
+        #: Whether the status came from gevent (gevent reaped before gipc could).
+        self.collected = False
+        self._since: float | None = None
+        self._watcher: Any = loop.child(pid, ref=False)
+        self._watcher.start(on_status)
+
+    def status(self) -> int | None:
+        """The wait status gevent collected for the pid, once it has it."""
+        if self._watcher.rpid == self.pid:
+            rstatus: int = self._watcher.rstatus
+            self.collected = True
+            return rstatus
+        return None
+
+    def overdue(self) -> bool:
+        """Whether the status was taken long enough ago to count as lost."""
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        return now - self._since > _REAPED_GRACE
+
+    def close(self) -> None:
+        self._watcher.close()
+
+
+def _gevent_will_reap(loop: Any) -> bool:
+    if not getattr(loop, "default", False):
+        return False  # gevent reaps only on the default loop
+    return monkey.is_module_patched("os") or gevent_reaps_children(loop)
+
+
+def gevent_reaps_children(loop: Any) -> bool:
+    """Whether gevent's SIGCHLD handling is installed for ``loop``."""
+    if not getattr(loop, "default", False) or not hasattr(loop, "child"):
+        return False
+    try:
+        # libuv: gevent's own signal watcher, created by the first child watcher.
+        return bool(loop._sigchld_watcher)
+    except AttributeError:
+        pass
+    # libev keeps the state in C. Its handler is native: Python's signal
+    # module still reports the default disposition while it is installed.
+    if signal.getsignal(signal.SIGCHLD) not in (signal.SIG_DFL, None):
+        return False
+    return _native_sigchld_handler()
+
+
+_sigaction: Any = None
+
+
+def _native_sigchld_handler() -> bool:
+    global _sigaction
+    try:
+        if _sigaction is None:
+            import ctypes
+
+            _sigaction = ctypes.CDLL(None, use_errno=True).sigaction
+        import ctypes
+
+        # struct sigaction starts with the handler on Linux, the BSDs and macOS;
+        # the buffer is larger than the struct on each of them.
+        buf = ctypes.create_string_buffer(512)
+        if _sigaction(signal.SIGCHLD, None, buf) != 0:
+            return False
+        handler = ctypes.c_void_p.from_buffer(buf).value or 0
+    except (ImportError, OSError, AttributeError):
+        return False
+    return handler not in (int(signal.SIG_DFL), int(signal.SIG_IGN))
 
 
 def _open_pidfd(popen: Any) -> int | None:
@@ -148,6 +247,9 @@ class ChildWatcher:
         self._timer: Any = None
         self._interval = 0.1
         self._io.start(self._readable)
+        self._reaped: GeventReaped | None = None
+        if popen.method != "forkserver" and _gevent_will_reap(self._loop):
+            self._reaped = popen.gipc_reaped = GeventReaped(self._loop, popen.pid, self._check)
         if self._pidfd is None and popen.method != "forkserver":
             # The sentinel may stay open after the exit (a grandchild
             # inherited it): check the pid now and then regardless.
@@ -180,8 +282,9 @@ class ChildWatcher:
                 self.mark_exited()
         if code is None:
             if soon:
-                # Readiness came with (or just before) the exit: retry quickly.
-                self._arm_timer(0.0005)
+                # Readiness came with (or just before) the exit: retry quickly,
+                # at libuv's finest resolution (a finer one makes it warn).
+                self._arm_timer(0.001)
             else:
                 self._interval = min(self._interval * 2, _SLOWEST_CHECK)
                 self._arm_timer(self._interval)
@@ -199,6 +302,8 @@ class ChildWatcher:
         self._io.close()
         if self._timer is not None:
             self._timer.close()
+        if self._reaped is not None:
+            self._reaped.close()
         if self._pidfd is not None:
             pidfd, self._pidfd = self._pidfd, None
             _os_close(pidfd)
