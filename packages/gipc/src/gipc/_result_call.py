@@ -102,6 +102,3 @@ def _reap(proc: Process, kill: bool) -> int | None:
     code = proc.exitcode
     proc.close()
     return code
-
-
-call_in_process.__module__ = "gipc"
