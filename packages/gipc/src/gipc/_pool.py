@@ -56,6 +56,7 @@ class ProcessPool(Executor):
     :param max_tasks_per_worker: replace a worker after it has run this many tasks.
     :param task_timeout: seconds a task may run; its worker is then killed and
         replaced, and the task fails with :class:`TaskTimeout`.
+    :raises TypeError: for a number or start method of the wrong type.
     :raises ValueError: for a non-positive number, an unknown start method or
         an initializer that is not callable.
 
@@ -143,12 +144,11 @@ class ProcessPool(Executor):
         :param chunksize: items sent to a worker in one task.
         :param buffersize: at most this many tasks submitted ahead of the
             consumer; ``None`` submits them all at once.
+        :raises TypeError: if ``chunksize`` or ``buffersize`` is not an ``int``.
         :raises ValueError: if ``chunksize`` or ``buffersize`` is less than 1.
         """
-        if chunksize < 1:
-            raise ValueError(f"chunksize must be 1 or more, not {chunksize}")
-        if buffersize is not None and buffersize < 1:
-            raise ValueError(f"buffersize must be 1 or more, not {buffersize}")
+        check_count("chunksize", chunksize)
+        check_count("buffersize", buffersize, optional=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         chunks = _chunks(zip(*iterables, strict=False), chunksize)
         job = partial(run_chunk, fn)
