@@ -1,4 +1,11 @@
-"""A gevent-cooperative process pool with the :class:`concurrent.futures.Executor` API."""
+"""A gevent-cooperative process pool with the :class:`concurrent.futures.Executor` API.
+
+:class:`ProcessPool` owns the queue of calls, the workers and the pool's
+state. Its workers (:mod:`gipc._pool_worker`) carry calls to their child
+processes and outcomes to the futures, and report back through the methods
+of the :class:`~gipc._pool_worker.WorkerHost` interface; what to do is
+decided by the pure functions of :mod:`gipc._pool_core`.
+"""
 
 from __future__ import annotations
 
