@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 import signal
 import subprocess
 import sys
+import types
 
 import gevent
 import gipc
@@ -12,6 +16,8 @@ import gipc.gipc
 import gipc_process
 import gipc_transport
 import pytest
+
+PACKAGES = (gipc_transport, gipc_process, gipc)
 
 # What gipc 1.8.0's __init__ exported, and the names 1.8.0 code imports from gipc.gipc.
 V18_TOP_LEVEL = ("pipe", "start_process", "GIPCError", "GIPCClosed", "GIPCLocked", "__version__")
@@ -30,6 +36,77 @@ V18_LEGACY = (
     "pipe",
     "start_process",
 )
+
+# What the layers export and ``gipc`` deliberately does not: the 1.x API
+# plus what ``gipc`` adds is what most programs need; these names are for
+# code that works with a layer directly, and live under that layer's name.
+NOT_REEXPORTED = {
+    # The type of pipe()'s pair of ends; needed only to annotate it.
+    "HandlePair": gipc_transport,
+    # How a child reaped by someone else reports its exit, and the warning
+    # that says so: details of the process layer's bookkeeping.
+    "LOST_EXITCODE": gipc_process,
+    "StatusLostWarning": gipc_process,
+}
+
+
+def _public_modules() -> list[types.ModuleType]:
+    modules = []
+    for package in PACKAGES:
+        modules.append(package)
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if "._" not in info.name:
+                modules.append(importlib.import_module(info.name))
+    return modules
+
+
+@pytest.mark.parametrize("module", _public_modules(), ids=lambda m: m.__name__)
+def test_all_is_a_tuple_matching_what_the_module_exports(module: types.ModuleType) -> None:
+    # As anyio's test_all_attributes: __all__ names what the module defines
+    # (a public object shows the module it is exported from as __module__),
+    # every name in it exists, and each is listed once.
+    names = module.__dict__.get("__all__")
+    assert isinstance(names, tuple), f"{module.__name__}.__all__ must be a tuple"
+    assert all(isinstance(n, str) for n in names)
+    assert len(set(names)) == len(names), f"{module.__name__}.__all__ lists a name twice"
+    assert [n for n in names if not hasattr(module, n)] == []
+    defined = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isclass(value) or isinstance(value, types.FunctionType))
+        and value.__module__ == module.__name__
+    }
+    assert defined - set(names) == set(), f"defined in {module.__name__} but not in its __all__"
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda m: m.__name__)
+def test_a_package_binds_only_what_its_all_lists(package: types.ModuleType) -> None:
+    # A package's __init__ only re-exports: any other public name is a leak.
+    bound = {
+        name
+        for name, value in vars(package).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert bound == set(package.__all__) - {"__version__"}
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda m: m.__name__)
+def test_public_objects_name_their_public_module(package: types.ModuleType) -> None:
+    for name in package.__all__:
+        module = getattr(getattr(package, name), "__module__", None)
+        if isinstance(module, str) and module.split(".")[0] == package.__name__:
+            assert module == package.__name__, f"{package.__name__}.{name}.__module__ is {module}"
+
+
+def test_gipc_reexports_the_layers_except_a_stated_few() -> None:
+    layers = set(gipc_transport.__all__) | set(gipc_process.__all__)
+    assert layers - set(gipc.__all__) == set(NOT_REEXPORTED)
+    for name, layer in NOT_REEXPORTED.items():
+        assert name in layer.__all__ and not hasattr(gipc, name)
+    for name in layers & set(gipc.__all__) - {"__version__"}:
+        layer = gipc_transport if name in gipc_transport.__all__ else gipc_process
+        assert getattr(gipc, name) is getattr(layer, name), f"gipc.{name} is not {layer.__name__}.{name}"
 
 
 def test_import_gipc_alone_gives_the_whole_1_8_surface() -> None:

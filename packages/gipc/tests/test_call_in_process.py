@@ -183,3 +183,9 @@ def test_a_child_that_fails_before_the_call_keeps_its_exit_code_and_traceback(
         # The traceback is complete: it ends with the exception's own line.
         assert proc.stderr.rstrip().splitlines()[-1].startswith("AttributeError: "), proc.stderr
         assert "target" in proc.stderr.rstrip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(("timeout", "error"), [(0, ValueError), (-1.5, ValueError), ("5", TypeError)])
+def test_a_bad_timeout_is_refused_before_a_child_starts(timeout: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match="timeout"):
+        gipc.call_in_process(square, 2, timeout=timeout)

@@ -276,6 +276,35 @@ def test_bad_arguments_are_rejected(kwargs: dict[str, Any]) -> None:
         gipc.ProcessPool(**kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_workers": "2"},
+        {"max_workers": 2.0},
+        {"max_workers": True},
+        {"start_method": 3},
+        {"max_tasks_per_worker": 1.5},
+        {"task_timeout": "1"},
+    ],
+)
+def test_arguments_of_the_wrong_type_are_rejected(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match=next(iter(kwargs))):
+        gipc.ProcessPool(**kwargs)
+
+
+def test_bad_arguments_name_the_argument_and_start_no_process() -> None:
+    with pytest.raises(ValueError, match="teleport"):
+        gipc.ProcessPool(start_method="teleport")
+    with pytest.raises(ValueError, match="max_workers must be 1 or more, not 0"):
+        gipc.ProcessPool(0)
+    with gipc.ProcessPool(1) as pool:
+        with pytest.raises(ValueError, match="buffersize"):
+            pool.map(square, range(3), buffersize=0)
+        with pytest.raises(TypeError, match="chunksize"):
+            pool.map(square, range(3), chunksize="2")  # type: ignore[arg-type]
+        assert not pool._workers
+
+
 def test_submit_from_another_thread_is_refused() -> None:
     errors: list[BaseException] = []
     with gipc.ProcessPool(1) as pool:

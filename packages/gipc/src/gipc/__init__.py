@@ -25,6 +25,7 @@ from gipc_transport import pipe as pipe
 # 1.x's __init__ imported from its gipc.gipc module, so `import gipc` alone made
 # `gipc.gipc` available; programs rely on that.
 from . import gipc as gipc
+from ._api import publish as _publish
 from ._pool import ProcessPool as ProcessPool
 from ._result_call import call_in_process as call_in_process
 from ._result_errors import PoolBroken as PoolBroken
@@ -69,3 +70,7 @@ __all__ = (
     "RemoteTraceback",
     "__version__",
 )
+
+# Tracebacks, pickles and the API reference name gipc.ProcessPool, not gipc._pool.ProcessPool.
+_publish(__name__, [globals()[name] for name in __all__])
+del _publish

@@ -9,6 +9,7 @@ import gevent
 from gipc_process import Process, start_process
 from gipc_transport import GIPCError, Writer, pipe
 
+from ._api import check_seconds
 from ._result import decode_outcome, run_call
 from ._result_errors import ProcessDied, TaskTimeout
 
@@ -53,9 +54,12 @@ def call_in_process(
         ``os._exit()``, a signal).
     :raises RemoteError: if ``fn`` raised an exception that could not be
         pickled or unpickled.
+    :raises TypeError: if ``timeout`` is not a number.
+    :raises ValueError: if ``timeout`` is not greater than 0.
 
     .. versionadded:: 2.0
     """
+    check_seconds("timeout", timeout)
     reader, writer = pipe(encoder=None, decoder=None)
     try:
         proc = start_process(_call_child, args=(writer, fn, args, kwargs), start_method=start_method)
@@ -102,6 +106,3 @@ def _reap(proc: Process, kill: bool) -> int | None:
     code = proc.exitcode
     proc.close()
     return code
-
-
-call_in_process.__module__ = "gipc"

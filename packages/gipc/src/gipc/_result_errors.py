@@ -111,17 +111,3 @@ class ResultTimeout(GIPCTimeout, concurrent.futures.TimeoutError):
 
     .. versionadded:: 2.0
     """
-
-
-for _cls in (
-    PoolBroken,
-    PoolClosed,
-    ProcessDied,
-    RemoteError,
-    RemoteTraceback,
-    ResultTimeout,
-    TaskTimeout,
-    WorkerDied,
-):
-    _cls.__module__ = "gipc"
-del _cls

@@ -12,18 +12,13 @@ install, so those cooperate too.
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable
-from concurrent.futures._base import CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED
 from typing import Any
 
 import gevent
 import gevent.event
-import gevent.monkey
 
+from ._compat import future_is_done, real_get_ident, replace_future_waiters
 from ._result_errors import ResultTimeout
-
-_real_get_ident: Callable[[], int] = gevent.monkey.get_original("_thread", "get_ident")
-_DONE = frozenset({FINISHED, CANCELLED, CANCELLED_AND_NOTIFIED})
 
 
 class _CooperativeEvent:
@@ -41,7 +36,7 @@ class _CooperativeEvent:
         self._hub = hub
 
     def set(self) -> None:
-        if _real_get_ident() == self._thread:
+        if real_get_ident() == self._thread:
             self._event.set()
         else:
             self._hub.loop.run_callback_threadsafe(self._event.set)
@@ -71,7 +66,7 @@ class _Waiters(list):  # type: ignore[type-arg]
         if (
             event is not None
             and not isinstance(event, _CooperativeEvent)
-            and _real_get_ident() == self._thread
+            and real_get_ident() == self._thread
         ):
             replacement = _CooperativeEvent(self._thread, self._hub)
             if event.is_set():
@@ -97,13 +92,13 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
 
     def __init__(self) -> None:
         super().__init__()
-        self._gipc_thread = _real_get_ident()
+        self._gipc_thread = real_get_ident()
         self._gipc_hub = gevent.get_hub()
         self._gipc_done = gevent.event.Event()
-        self._waiters = _Waiters(self._gipc_thread, self._gipc_hub)
+        replace_future_waiters(self, _Waiters(self._gipc_thread, self._gipc_hub))
 
     def _gipc_mark_done(self) -> None:
-        if _real_get_ident() == self._gipc_thread:
+        if real_get_ident() == self._gipc_thread:
             self._gipc_done.set()
         else:
             self._gipc_hub.loop.run_callback_threadsafe(self._gipc_done.set)
@@ -111,7 +106,7 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
     def _gipc_wait(self, timeout: float | None) -> None:
         # Done-callbacks run before the event is set: a callback asking for
         # the result must not wait for it.
-        if self._state in _DONE:
+        if future_is_done(self):
             return
         if not self._gipc_done.wait(timeout):
             raise ResultTimeout(f"no result within {timeout} seconds; the task goes on")
@@ -141,7 +136,7 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
         :raises ResultTimeout: if the call did not finish within ``timeout``.
         :raises concurrent.futures.CancelledError: if the future was cancelled.
         """
-        if _real_get_ident() != self._gipc_thread:
+        if real_get_ident() != self._gipc_thread:
             return super().result(timeout)
         self._gipc_wait(timeout)
         return super().result(0)
@@ -153,10 +148,7 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
         :raises ResultTimeout: if the call did not finish within ``timeout``.
         :raises concurrent.futures.CancelledError: if the future was cancelled.
         """
-        if _real_get_ident() != self._gipc_thread:
+        if real_get_ident() != self._gipc_thread:
             return super().exception(timeout)
         self._gipc_wait(timeout)
         return super().exception(0)
-
-
-Future.__module__ = "gipc"
