@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-
 import gipc
 
 from ._runner import MIB, Case, human
@@ -43,7 +42,8 @@ def machine() -> dict[str, Any]:
             cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
     except OSError:
         pass
-    here = Path(__file__).resolve().parent
+    # The commit of the gipc measured (an editable install: the checkout's).
+    here = Path(gipc.__file__).resolve().parent
     commit = _git(here, "rev-parse", "--short", "HEAD")
     if commit and _git(here, "status", "--porcelain", "--untracked-files=no"):
         commit += " (with uncommitted changes)"

@@ -2,7 +2,7 @@
 
 The venv is created on first use (``python -m venv`` and pip, from the
 package index) under the harness's cache directory and reused afterwards.
-Its interpreter runs :mod:`gipc._bench._gipccases` as a script: a worker
+Its interpreter runs :mod:`benchmarks._gipccases` as a script: a worker
 that stays up for the whole run and measures one trial per command, so its
 repetitions interleave with the other competitors' like everyone else's.
 """

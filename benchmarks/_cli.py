@@ -1,4 +1,4 @@
-"""``python -m gipc bench``: options, section order and output."""
+"""``hatch run bench``: options, section order and output."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ curve 1..cores workers).
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gipc bench", description=_HELP)
+    p = argparse.ArgumentParser(prog="hatch run bench", description=_HELP)
     p.add_argument("--quick", action="store_true", help="a short run (well under a minute on 2 cores)")
     p.add_argument("--preset", choices=sorted(PRESETS), help=argparse.SUPPRESS)
     p.add_argument("--reps", type=int, help="repetitions per competitor (default: 5, --quick: 3)")
@@ -49,7 +49,7 @@ def cli(argv: list[str]) -> int:
     Progress goes to stderr as trials finish; the table of figures, ratios
     and goals goes to stdout at the end.
 
-    :param argv: the arguments after ``bench`` (a leading ``--`` is skipped).
+    :param argv: the command-line arguments (a leading ``--`` is skipped).
     :returns: 0 once the run is reported; failed competitors show in the
         report instead of failing the run.
     :raises SystemExit: with status 2 for bad arguments, including ``--plot``
@@ -64,7 +64,7 @@ def cli(argv: list[str]) -> int:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("--plot needs matplotlib, which is not installed: pip install matplotlib "
-                     "(or 'pip install gipc[plot]', or 'hatch run bench:run')")  # fmt: skip
+                     "(or run 'hatch run bench:run', whose environment has it)")  # fmt: skip
     preset = PRESETS[args.preset or ("quick" if args.quick else "full")]
     if args.reps:
         preset = dataclasses.replace(preset, reps=max(1, args.reps))
