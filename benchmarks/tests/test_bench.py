@@ -104,8 +104,50 @@ def test_smoke_run_writes_complete_json(
         assert _positive(goal["ratio"]) and isinstance(goal["met"], bool), goal
     assert {"1 B child->parent", "1 B round trip"} <= {g["case"].split(": ", 1)[1] for g in data["goals"]}
 
+    # Goals are named by what they are.
+    assert {"small-message rate", "round-trip rate", "child start-up"} <= {g["name"] for g in data["goals"]}
+
     assert "medians and min-max" in printed.out and "goals" in printed.out
+    assert "issue" not in printed.out.lower()
     assert "[messages]" in printed.err  # progress goes to stderr
+    _assert_columns_align(printed.out)
+
+
+def _assert_columns_align(report: str) -> None:
+    """Every table of the report has its cells under its column headings.
+
+    Figures and ratios end where their heading ends; text columns start where
+    their heading starts. Long names (``mp.Process beside gipc 2...``) must
+    widen a column, not push a row's cells out of it.
+    """
+    blocks = [b.splitlines() for b in report.split("\n\n")]
+    checked = 0
+    for block in blocks:
+        heads = [
+            i for i, line in enumerate(block) if line.startswith("  competitor") or line.startswith("  goal ")
+        ]
+        if not heads:
+            continue
+        head = block[heads[0]]
+        rows = [line for line in block[heads[0] + 1 :] if line.startswith("  ") and "FAILED" not in line]
+        assert rows, block
+        ratios = [label.strip() for label in head.split("  ") if label.strip().startswith("vs ")]
+        right = ["median", "parent", "child", "ratio", *ratios]
+        left = ("min - max", "case", "competitor", "against", "target", "verdict")
+        for label in right:
+            if f" {label}" not in head + " ":
+                continue
+            end = head.index(f" {label}") + 1 + len(label)
+            for row in rows:
+                assert row[end - 1] != " " and row[end : end + 1] in ("", " "), (label, head, row)
+        for label in left:
+            if f"  {label}" not in head:
+                continue
+            start = head.index(f"  {label}") + 2
+            for row in rows:
+                assert row[start - 2 : start] == "  " and row[start] != " ", (label, head, row)
+        checked += 1
+    assert checked >= 5, report
 
 
 def test_only_selects_sections(tmp_path: Path, bench_cache: Path) -> None:
