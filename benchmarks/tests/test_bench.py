@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import gipc
 import pytest
 
 from benchmarks import cli
+from benchmarks._legacy import VERSION
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -215,3 +217,29 @@ def test_command_line_passes_dash_options_to_the_harness(tmp_path: Path) -> None
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=cwd)
         assert proc.returncode == 0, proc.stderr
         assert "--quick" in proc.stdout and "--no-legacy" in proc.stdout
+
+
+def test_offline_stops_at_once_and_suggests_no_legacy(
+    bench_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An index nobody listens on, and no configured one: as pip sees a machine offline.
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple/")
+    for name in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"):
+        monkeypatch.setenv(name, "")
+    assert cli(["--preset", "smoke", "--reps", "1", "--only", "duplex"]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""  # no report: nothing was measured
+    assert "[duplex]" not in printed.err
+    assert f"gipc {VERSION} cannot be fetched from the package index" in printed.err
+    assert "--no-legacy" in printed.err
+
+
+def test_a_legacy_python_that_cannot_serve_stops_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-python"
+    assert cli(["--preset", "smoke", "--only", "start", "--legacy-python", str(missing)]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == "" and "[start]" not in printed.err
+    assert str(missing) in printed.err and "--no-legacy" in printed.err
