@@ -21,12 +21,15 @@ import gevent
 import pytest
 from gipc_transport import lowlevel
 
-# The accounting helpers sit next to this file, shared with tests-integration;
-# the ``pytest`` script, unlike ``python -m pytest``, does not put this
-# directory on sys.path.
-_ROOT = str(Path(__file__).resolve().parent)
-if _ROOT not in sys.path:
-    sys.path.append(_ROOT)
+# Test directories import shared code from here: the accounting helpers in
+# tests-support/ (``_proc_accounting``), and modules by their name from the
+# root (``tests-integration._faults_helpers``, ``benchmarks``), also in spawn
+# children, which get this sys.path. The ``pytest`` script, unlike
+# ``python -m pytest``, does not put the root on sys.path.
+_ROOT = Path(__file__).resolve().parent
+for _path in (str(_ROOT), str(_ROOT / "tests-support")):
+    if _path not in sys.path:
+        sys.path.append(_path)
 
 from _proc_accounting import children as _children  # noqa: E402
 from _proc_accounting import multiprocessing_helpers as _multiprocessing_helpers  # noqa: E402

@@ -2,7 +2,8 @@
 
 Usage: ``python scripts/build_all.py [--check]`` (or ``hatch run release:build``).
 
-Builds a wheel and an sdist of each package into ``dist/``. With ``--check``,
+Builds a wheel and an sdist of each package into ``dist/`` and verifies that
+none of them contains the benchmark (``benchmarks/``). With ``--check``,
 runs every install command that ``docs/installation.rst`` shows, from the
 checkout's directories and from the built wheels, each in a fresh virtual
 environment of its own, and verifies what that layer promises:
@@ -12,16 +13,20 @@ environment of its own, and verifies what that layer promises:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
-from pathlib import Path
+import zipfile
+from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = ROOT / "dist"
 PACKAGES = ("gipc-transport", "gipc-process", "gipc")
+BENCHMARKS = ROOT / "benchmarks"
 INSTALL_DOC = ROOT / "docs" / "installation.rst"
 # A console line of that page that installs from the checkout or from dist/.
 _INSTALL = re.compile(r"^\s*\$ python -m pip install (.*(?:\./packages/|dist/).*)$", re.M)
@@ -68,7 +73,39 @@ def build() -> list[Path]:
     sdists = [p for p in artefacts if p.name.endswith(".tar.gz")]
     if len(wheels) != 3 or len(sdists) != 3:
         raise SystemExit(f"expected 3 wheels and 3 sdists, got: {[p.name for p in artefacts]}")
+    for p in artefacts:
+        found = benchmark_members(p)
+        if found:
+            raise SystemExit(f"{p.name} contains the benchmark, which belongs to no distribution: {found}")
+    print(f"ok: none of the {len(artefacts)} distributions contains the benchmark", flush=True)
     return artefacts
+
+
+def benchmark_members(archive: Path) -> list[str]:
+    """The members of a wheel or sdist that are the benchmark (there must be none).
+
+    A member is the benchmark if it lies under a ``benchmarks`` or ``_bench``
+    directory, or is a copy of one of the benchmark's modules under any name.
+    """
+    sources = {
+        hashlib.sha256(p.read_bytes()).digest() for p in BENCHMARKS.rglob("*.py") if p.stat().st_size > 200
+    }
+    members: dict[str, bytes] = {}
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as z:
+            members = {n: z.read(n) for n in z.namelist() if not n.endswith("/")}
+    else:
+        with tarfile.open(archive) as t:
+            for m in t.getmembers():
+                f = t.extractfile(m) if m.isfile() else None
+                if f is not None:
+                    members[m.name] = f.read()
+    return sorted(
+        name
+        for name, data in members.items()
+        if {"benchmarks", "_bench"} & set(PurePosixPath(name).parts[:-1])
+        or hashlib.sha256(data).digest() in sources
+    )
 
 
 def layer(arg: str) -> str | None:

@@ -3,9 +3,9 @@
 Child targets live here, at module level, so that ``spawn`` and
 ``forkserver`` children can import them by name
 (``tests-integration._faults_helpers``). The accounting helpers read
-``/proc`` directly, through ``_proc_accounting`` (shared with the root
-conftest's leak check): descriptor and process counts must be exact, so they
-are taken from the kernel, not from gipc's own bookkeeping.
+``/proc`` directly, through ``tests-support/_proc_accounting.py`` (shared
+with the root conftest's leak check): descriptor and process counts must be
+exact, so they are taken from the kernel, not from gipc's own bookkeeping.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import gevent
 import gipc
 import pytest
 
-# The repository root, where this module is imported from, is on sys.path.
+# tests-support/ is on sys.path (the root conftest puts it there).
 from _proc_accounting import children as child_states
 from _proc_accounting import multiprocessing_helpers, open_fds
 

@@ -142,9 +142,18 @@ def test_help_is_plain_text() -> None:
         # reST markup belongs to the docs, not to a terminal.
         for markup in ("``", ":func:", ":class:", ":doc:", ":ref:"):
             assert markup not in proc.stdout, (args, proc.stdout)
-    assert "doctor" in gipc_cli("--help").stdout and "bench" in gipc_cli("--help").stdout
+    assert "doctor" in gipc_cli("--help").stdout
     words = " ".join(gipc_cli("doctor", "--help").stdout.split())  # argparse wraps lines
     assert ", ".join(multiprocessing.get_all_start_methods()) in words
+
+
+def test_bench_is_not_a_command_of_the_package() -> None:
+    # The benchmark lives in the repository's benchmarks/ (hatch run bench),
+    # outside every wheel.
+    assert "bench" not in gipc_cli("--help").stdout
+    proc = gipc_cli("bench", "--quick")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "invalid choice: 'bench'" in proc.stderr
 
 
 def test_no_command_prints_the_help() -> None:

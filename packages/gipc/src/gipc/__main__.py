@@ -1,4 +1,4 @@
-"""``python -m gipc``: check a setup (``doctor``) and measure it (``bench``)."""
+"""``python -m gipc``: check a setup (``doctor``)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,11 @@ from ._doctor import run as run_doctor
 from ._version import __version__
 
 # The module docstring is reST for Sphinx; --help shows plain text.
-_DESCRIPTION = "Check a gipc setup (doctor) and measure it (bench)."
+_DESCRIPTION = "Check a gipc setup (doctor)."
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:
-        # The harness parses its own options; argparse's REMAINDER would refuse
-        # the ones that start with a dash (``bench --quick``).
-        from ._bench import cli
-
-        return cli(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m gipc", description=_DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"gipc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -41,7 +35,6 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help=f"how long a child may take to answer and exit (default: {DEFAULT_TIMEOUT:g})",
     )
-    sub.add_parser("bench", help="measure gipc against multiprocessing and raw pipes (see: bench --help)")
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return run_doctor(args.methods, args.timeout)

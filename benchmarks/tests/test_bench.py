@@ -2,7 +2,8 @@
 
 The harness runs its tiniest preset with real children, pipes and pools. Its
 figures are checked for shape and sign only: speed is what the harness
-measures, never what a test asserts.
+measures, never what a test asserts. The root conftest puts the repository
+root on sys.path, where ``benchmarks`` is imported from.
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import gipc
 import pytest
-from gipc._bench import cli
+
+from benchmarks import cli
+from benchmarks._legacy import VERSION
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture
@@ -100,8 +106,50 @@ def test_smoke_run_writes_complete_json(
         assert _positive(goal["ratio"]) and isinstance(goal["met"], bool), goal
     assert {"1 B child->parent", "1 B round trip"} <= {g["case"].split(": ", 1)[1] for g in data["goals"]}
 
+    # Goals are named by what they are.
+    assert {"small-message rate", "round-trip rate", "child start-up"} <= {g["name"] for g in data["goals"]}
+
     assert "medians and min-max" in printed.out and "goals" in printed.out
+    assert "issue" not in printed.out.lower()
     assert "[messages]" in printed.err  # progress goes to stderr
+    _assert_columns_align(printed.out)
+
+
+def _assert_columns_align(report: str) -> None:
+    """Every table of the report has its cells under its column headings.
+
+    Figures and ratios end where their heading ends; text columns start where
+    their heading starts. Long names (``mp.Process beside gipc 2...``) must
+    widen a column, not push a row's cells out of it.
+    """
+    blocks = [b.splitlines() for b in report.split("\n\n")]
+    checked = 0
+    for block in blocks:
+        heads = [
+            i for i, line in enumerate(block) if line.startswith("  competitor") or line.startswith("  goal ")
+        ]
+        if not heads:
+            continue
+        head = block[heads[0]]
+        rows = [line for line in block[heads[0] + 1 :] if line.startswith("  ") and "FAILED" not in line]
+        assert rows, block
+        ratios = [label.strip() for label in head.split("  ") if label.strip().startswith("vs ")]
+        right = ["median", "parent", "child", "ratio", *ratios]
+        left = ("min - max", "case", "competitor", "against", "target", "verdict")
+        for label in right:
+            if f" {label}" not in head + " ":
+                continue
+            end = head.index(f" {label}") + 1 + len(label)
+            for row in rows:
+                assert row[end - 1] != " " and row[end : end + 1] in ("", " "), (label, head, row)
+        for label in left:
+            if f"  {label}" not in head:
+                continue
+            start = head.index(f"  {label}") + 2
+            for row in rows:
+                assert row[start - 2 : start] == "  " and row[start] != " ", (label, head, row)
+        checked += 1
+    assert checked >= 5, report
 
 
 def test_only_selects_sections(tmp_path: Path, bench_cache: Path) -> None:
@@ -163,8 +211,35 @@ def test_plot_needs_matplotlib_or_draws(
 def test_command_line_passes_dash_options_to_the_harness(tmp_path: Path) -> None:
     import subprocess
 
-    proc = subprocess.run(
-        [sys.executable, "-m", "gipc", "bench", "--help"], capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "--quick" in proc.stdout
+    # As ``hatch run bench --help`` runs it, from any directory, and as a module from the root.
+    for cmd, cwd in (([sys.executable, str(ROOT / "benchmarks"), "--help"], tmp_path),
+                     ([sys.executable, "-m", "benchmarks", "--help"], ROOT)):  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=cwd)
+        assert proc.returncode == 0, proc.stderr
+        assert "--quick" in proc.stdout and "--no-legacy" in proc.stdout
+
+
+def test_offline_stops_at_once_and_suggests_no_legacy(
+    bench_cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An index nobody listens on, and no configured one: as pip sees a machine offline.
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple/")
+    for name in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"):
+        monkeypatch.setenv(name, "")
+    assert cli(["--preset", "smoke", "--reps", "1", "--only", "duplex"]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""  # no report: nothing was measured
+    assert "[duplex]" not in printed.err
+    assert f"gipc {VERSION} cannot be fetched from the package index" in printed.err
+    assert "--no-legacy" in printed.err
+
+
+def test_a_legacy_python_that_cannot_serve_stops_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-python"
+    assert cli(["--preset", "smoke", "--only", "start", "--legacy-python", str(missing)]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == "" and "[start]" not in printed.err
+    assert str(missing) in printed.err and "--no-legacy" in printed.err

@@ -2,7 +2,10 @@
 
 The venv is created on first use (``python -m venv`` and pip, from the
 package index) under the harness's cache directory and reused afterwards.
-Its interpreter runs :mod:`gipc._bench._gipccases` as a script: a worker
+Where the index cannot be reached, pip is told to give up after one attempt
+of at most :data:`INDEX_TIMEOUT` seconds per request, so that the run stops
+at its start with a way out, not after pip's retries.
+Its interpreter runs :mod:`benchmarks._gipccases` as a script: a worker
 that stays up for the whole run and measures one trial per command, so its
 repetitions interleave with the other competitors' like everyone else's.
 """
@@ -24,6 +27,19 @@ from ._runner import progress
 
 VERSION = "1.8.0"
 _WORKER = Path(__file__).with_name("_gipccases.py")
+INDEX_TIMEOUT = 15
+"""Seconds pip may wait for the package index per request (pip's own default may be minutes)."""
+
+# What pip says when the index cannot give it a release at all (unreachable,
+# or gipc not on it), as opposed to a failing build or a version conflict.
+_NOT_FETCHED = (
+    "No matching distribution found for gipc",
+    "Could not find a version that satisfies the requirement gipc",
+)
+
+
+class NotFetched(RuntimeError):
+    """gipc 1.8.0 cannot be fetched from the package index (offline, or not on that index)."""
 
 
 def venv_python() -> Path:
@@ -31,7 +47,8 @@ def venv_python() -> Path:
 
     gevent is pinned to the version running here, so only gipc differs.
 
-    :raises RuntimeError: with pip's complaint if the venv cannot be built.
+    :raises NotFetched: if pip cannot get gipc 1.8.0 from the package index.
+    :raises RuntimeError: with pip's complaint if the venv cannot be built otherwise.
     """
     tag = f"py{sys.version_info[0]}{sys.version_info[1]}-gevent{gevent.__version__}"
     venv = cache_dir() / f"venv-{VERSION}-{tag}"
@@ -41,18 +58,26 @@ def venv_python() -> Path:
     progress(f"creating {venv} with gipc {VERSION} (once; later runs reuse it) ...")
     steps = [
         [sys.executable, "-m", "venv", "--clear", str(venv)],
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         f"gipc=={VERSION}", f"gevent=={gevent.__version__}"],
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--retries", "0",
+         "--timeout", str(INDEX_TIMEOUT), f"gipc=={VERSION}", f"gevent=={gevent.__version__}"],
     ]  # fmt: skip
     for step in steps:
         try:
             done = subprocess.run(step, capture_output=True, text=True, timeout=600)
         except (OSError, subprocess.SubprocessError) as exc:
-            raise RuntimeError(f"{' '.join(step[:3])}: {exc}") from None
+            raise RuntimeError(
+                f"gipc {VERSION} could not be installed: {' '.join(step[:3])}: {exc}"
+            ) from None
         if done.returncode != 0:
             said = (done.stderr or done.stdout).strip().splitlines()
             tail = [ln for ln in said if ln.startswith("ERROR")][-2:] or said[-3:]
-            raise RuntimeError(f"{' '.join(step[:4])} failed: {' | '.join(tail)}")
+            if any(sign in ln for ln in tail for sign in _NOT_FETCHED):
+                raise NotFetched(
+                    f"gipc {VERSION} cannot be fetched from the package index ({' | '.join(tail)})"
+                )
+            raise RuntimeError(
+                f"gipc {VERSION} could not be installed: {' '.join(step[:4])} failed: {' | '.join(tail)}"
+            )
     (venv / ".complete").touch()
     return python
 
@@ -122,17 +147,15 @@ class Legacy:
             self.proc.stdout.close()
 
 
-def start(python: str | None, wanted: bool) -> tuple[Legacy | None, str]:
+def start(python: str | None) -> Legacy:
     """Start the worker (building the venv unless ``python`` is given).
 
-    :returns: the worker, or ``None`` and the reason there is none.
+    :raises NotFetched: if gipc 1.8.0 cannot be fetched from the package index.
+    :raises RuntimeError: saying why there is no worker otherwise.
     """
-    if not wanted:
-        return None, "not requested"
     try:
         if python:
-            return Legacy(python, isolate=False), ""
-        return Legacy(venv_python()), ""
-    except (OSError, RuntimeError, ValueError) as exc:
-        progress(f"gipc {VERSION} is not measured in this run: {exc}")
-        return None, str(exc)
+            return Legacy(python, isolate=False)
+        return Legacy(venv_python())
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"the gipc {VERSION} worker cannot start: {exc}") from None

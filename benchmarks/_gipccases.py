@@ -4,7 +4,7 @@ This module imports nothing but the standard library and ``gipc``'s public
 names (``pipe``, ``get``, ``put``, ``start_process``, ``join``), so the same
 code measures whichever gipc is importable: gipc 2 in the harness's own
 process, and gipc 1.8.0 when another virtual environment's interpreter runs
-this file as a script (see :mod:`gipc._bench._legacy`). As a script it serves
+this file as a script (see :mod:`benchmarks._legacy`). As a script it serves
 one JSON command per stdin line and answers one JSON result per stdout line.
 """
 

@@ -1,9 +1,12 @@
 """Exact accounting of this process's descriptors and children, read from ``/proc``.
 
-The leak check of the root ``conftest.py`` and the fault-injection helpers of
-``tests-integration`` count from the kernel, not from gipc's own bookkeeping,
-and must agree on how. Standard library only: it is imported whichever gipc
-distributions are installed, and in ``spawn`` children of the tests.
+The leak check of the root ``conftest.py``, the fault-injection helpers of
+``tests-integration`` and the process layer's tests count from the kernel,
+not from gipc's own bookkeeping, and must agree on how. The root conftest
+puts this directory on sys.path, so every test directory imports it as
+``_proc_accounting``. Standard library only: it is imported whichever gipc
+distributions are installed (the transport-alone environment too), and in
+``spawn`` children of the tests.
 """
 
 from __future__ import annotations
