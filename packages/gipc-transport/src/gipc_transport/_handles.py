@@ -1,9 +1,11 @@
 """The handle base class: one pipe end owned by one process.
 
 Everything that reader and writer share lives here: descriptor ownership
-(close, finalizer, the pid guard), the lock that serialises greenlets,
-deadlines, waiting for readiness on the gevent loop, and hand-over to a
-child process.
+(close, finalizer, the pid guard), the registry of live handles, the lock
+that serialises greenlets and every rule about it (a busy handle, one
+reserved for a child being started), waiting for readiness on the gevent
+loop, and hand-over to a child process (pickling, and rebuilding there
+through the constructor).
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ from time import monotonic
 from types import TracebackType
 from typing import Any
 
-import gevent
 import gevent.lock
 import gevent.os
 from gevent import get_hub
 
 from . import _exit
-from ._checks import check_number
+from ._deadline import wait_watcher
 from ._errors import GIPCBroken, GIPCClosed, GIPCError, GIPCLocked, GIPCTimeout
 from ._registry import Registry
 from ._transfer import rebuild_fd, reduce_fd
@@ -63,39 +64,6 @@ def _finalizer(handle: Handle, fd: int, pid: int) -> weakref.finalize[..., Handl
     # that the next open() reuses. _exit closes unused handles properly.
     finalizer.atexit = False
     return finalizer
-
-
-def start_deadline(timeout: Any) -> tuple[float | None, gevent.Timeout | None]:
-    """Turn a ``timeout`` argument into an absolute deadline or a legacy Timeout.
-
-    :raises TypeError: if ``timeout`` is neither ``None``, a number nor a ``gevent.Timeout``.
-    """
-    if timeout is None:
-        return None, None
-    if isinstance(timeout, gevent.Timeout):
-        return None, timeout
-    if type(timeout) is not float and type(timeout) is not int:
-        check_number(timeout, "timeout", unit="seconds")
-    return monotonic() + max(float(timeout), 0.0), None
-
-
-def wait_watcher(hub: Any, watcher: Any, seconds: float) -> bool:
-    """Wait in ``hub`` until ``watcher`` fires; return ``False`` if ``seconds`` passed first.
-
-    With ``seconds`` of 0 or less the loop still runs once, so a watcher
-    that is ready by then may fire.
-    """
-    timer = gevent.Timeout(seconds, False)
-    timer.start()
-    try:
-        hub.wait(watcher)
-    except gevent.Timeout as t:
-        if t is not timer:
-            raise
-        return False
-    finally:
-        timer.close()
-    return True
 
 
 # A greenlet doing I/O in a loop that never waits (the pipe always has room,

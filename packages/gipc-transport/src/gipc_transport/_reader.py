@@ -18,12 +18,13 @@ from ._checks import check_number
 from ._codecs import Decoder, decode_pickle5, resolve_decoder
 from ._compat import LOOP_CALLBACKS as _LOOP_CALLBACKS
 from ._compat import original_poll as _select_poll
+from ._deadline import start_deadline, wait_watcher
 from ._errors import GIPCClosed, GIPCError
 from ._framing import FrameReader
 from ._handles import FAIR_BYTES as _FAIR_BYTES
 from ._handles import FAIR_MIN as _FAIR_MIN
 from ._handles import PID as _PID
-from ._handles import READ, start_deadline, wait_watcher
+from ._handles import READ
 
 _HEADER_SIZE = _wire.HEADER_SIZE
 _SMALL = _wire.SMALL

@@ -24,6 +24,7 @@ from ._codecs import PICKLED_BYTES_HEADS as _BYTES_HEADS
 from ._codecs import PICKLED_BYTES_TAIL as _BYTES_TAIL
 from ._codecs import Encoder, HasBuffers, Segments, refuse_buffers, resolve_encoder
 from ._compat import BYTES_DATA as _BYTES_DATA
+from ._deadline import start_deadline
 from ._errors import (
     GIPCBrokenPipe,
     GIPCClosedUnderneath,
@@ -34,7 +35,7 @@ from ._errors import (
 from ._handles import FAIR_BYTES as _FAIR_BYTES
 from ._handles import FAIR_MIN as _FAIR_MIN
 from ._handles import PID as _PID
-from ._handles import WRITE, Handle, start_deadline
+from ._handles import WRITE, Handle
 
 # writev() takes at most IOV_MAX (1024 on Linux) segments per call.
 _IOV_MAX = 1024
