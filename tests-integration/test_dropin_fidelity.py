@@ -115,6 +115,25 @@ def test_select_then_get_receives_every_message(route: str) -> None:
         assert p.exitcode == 0
 
 
+def test_select_on_the_1x_private_fd_then_get_receives_every_message() -> None:
+    # The same 1.x program, written against gipc 1.8.0's private attribute.
+    import gevent.select
+
+    with gipc.pipe() as (r, w), gipc.pipe() as (stay_r, stay_w):
+        p = gipc.start_process(put_50_and_stay, args=(w, stay_r))
+        got = []
+        with gevent.Timeout(WAIT, False):
+            while len(got) < 50:
+                readable, _, _ = gevent.select.select([r._fd], [], [])
+                assert readable
+                got.append(r.get())
+        assert got == list(range(50))
+        stay_w.close()
+        p.join(WAIT)
+        assert p.exitcode == 0
+    assert r._fd is None  # as closed handles say in 2.x: no number to reuse
+
+
 def test_poll_and_gevent_wait_see_messages_read_ahead() -> None:
     with gipc.pipe() as (r, w), gipc.pipe() as (stay_r, stay_w):
         p = gipc.start_process(put_50_and_stay, args=(w, stay_r))

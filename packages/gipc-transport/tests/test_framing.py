@@ -192,9 +192,13 @@ def test_max_message_size_rejects_forged_huge_header_without_reading() -> None:
             r.get(timeout=5)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "10"])
-def test_invalid_max_message_size_is_rejected(bad: object) -> None:
-    with pytest.raises(GIPCError):
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError), ("10", TypeError)],
+)
+def test_invalid_max_message_size_is_rejected(bad: object, error: type[Exception]) -> None:
+    # A new argument of 2.0: a bad value is a TypeError or ValueError, as for builtins.
+    with pytest.raises(error, match="max_message_size must be an integer of at least 1"):
         gipc_transport.pipe(max_message_size=bad)  # type: ignore[arg-type]
 
 

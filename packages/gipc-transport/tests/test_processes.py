@@ -19,12 +19,17 @@ WAIT = C.WAIT
 
 
 def start(method: str, target: object, *args: object) -> multiprocessing.process.BaseProcess:
-    """Start a plain multiprocessing child and give up this process's copies of its handles."""
+    """Start a plain multiprocessing child and give up this process's copies of its handles.
+
+    Not through ``lowlevel.transferring()``: a plain multiprocessing child
+    does not call ``lowlevel.adopt_in_child()``, so a forked one would
+    inherit the handles locked.
+    """
     handles = lowlevel.find_handles(args)
-    lowlevel.check_transferable(handles)
     p = multiprocessing.get_context(method).Process(target=target, args=args)
     p.start()
-    lowlevel.release_transferred(handles)
+    for h in handles:
+        h.close()
     return p
 
 
@@ -247,7 +252,8 @@ def test_libuv_loop_roundtrip_with_child() -> None:
         a, b = gipc_transport.pipe(duplex=True)
         p = multiprocessing.get_context("fork").Process(target=C.echo, args=(b, 20))
         p.start()
-        lowlevel.release_transferred(lowlevel.find_handles(b))
+        for h in lowlevel.find_handles(b):
+            h.close()
         for i in range(20):
             m = C.payload(i, 200_000 if i % 5 == 0 else 3)
             a.put(m, timeout=30)

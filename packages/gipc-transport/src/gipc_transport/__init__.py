@@ -17,6 +17,7 @@ from ._errors import GIPCTimeout as GIPCTimeout
 from ._errors import GIPCTruncated as GIPCTruncated
 from ._handles import Handle as Handle
 from ._pipe import pipe as pipe
+from ._public import publish as _publish
 from ._reader import Reader as Reader
 from ._version import __version__ as __version__
 from ._writer import Writer as Writer
@@ -41,6 +42,4 @@ __all__ = (
     "__version__",
 )
 
-for _obj in (DuplexHandle, HandlePair, Handle, Reader, Writer, pipe):
-    _obj.__module__ = __name__
-del _obj
+_publish(__name__, globals(), __all__)

@@ -145,29 +145,112 @@ def decode_pickle5(body: Any, buffers: list[Any]) -> Any:
     return pickle.loads(memoryview(body)[_wire.COUNT.size :], buffers=buffers)
 
 
-def resolve_encoder(encoder: Encoder | str | None) -> Encoder:
-    """Return the encoder callable that ``pipe(encoder=...)`` designates.
+def _custom_frames(encode: Encoder) -> Callable[[Any], tuple[Segments, int]]:
+    """Return the ``frames`` function of a codec other than the default: one DATA frame per message."""
+
+    def frames(obj: Any) -> tuple[Segments, int]:
+        data = encode(obj)
+        if type(data) is not bytes:
+            try:
+                data = memoryview(data).cast("B")
+            except TypeError:
+                raise TypeError(
+                    f"a gipc encoder must return a contiguous bytes-like object, not {type(data).__name__}"
+                ) from None
+        n = len(data)
+        if n <= _wire.JOIN:
+            return [_wire.header(_wire.DATA, n) + data], n
+        return [_wire.header(_wire.DATA, n), data], n
+
+    return frames
+
+
+class Encoding:
+    """An encoder resolved once, when a pipe is made: what the writer does with a message.
+
+    Calling it encodes as the encoder it stands for does. The writer looks
+    at :attr:`pickles` and :attr:`raw` for its inline fast path (small
+    messages) and calls :attr:`frames` for everything else.
+
+    :raises GIPCError: if ``spec`` is neither callable, ``None`` nor ``'default'``
+        (as in gipc 1.x).
+    """
+
+    __slots__ = ("_encode", "frames", "pickles", "raw", "spec")
+
+    def __init__(self, spec: Encoder | str | None) -> None:
+        #: What ``pipe(encoder=...)`` was given: what a child resolves again.
+        self.spec = spec
+        #: The default codec: pickle, with large buffers out-of-band.
+        self.pickles = isinstance(spec, str) and spec == "default"
+        #: ``None``: bytes-like messages go out as they are.
+        self.raw = spec is None
+        if self.pickles:
+            self._encode: Encoder = default_encoder
+            #: ``frames(obj)``: the frame segments of a message and its length.
+            self.frames: Callable[[Any], tuple[Segments, int]] = encode_default
+            return
+        if self.raw:
+            self._encode = raw_codec
+        elif callable(spec):
+            self._encode = spec
+        else:
+            raise GIPCError(f"pipe 'encoder' must be callable, None or 'default', not {spec!r}")
+        self.frames = _custom_frames(self._encode)
+
+    def __call__(self, obj: Any) -> Any:
+        return self._encode(obj)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Encoding, (self.spec,))
+
+
+class Decoding:
+    """A decoder resolved once, when a pipe is made: what the reader does with a message.
+
+    Calling it decodes as the decoder it stands for does. The reader looks
+    at :attr:`unpickles` to unpickle in place; any other decoder is given
+    the message as ``bytes`` (see :attr:`decode`), as in gipc 1.x.
+
+    :raises GIPCError: if ``spec`` is neither callable, ``None`` nor ``'default'``
+        (as in gipc 1.x).
+    """
+
+    __slots__ = ("decode", "spec", "unpickles")
+
+    def __init__(self, spec: Decoder | str | None) -> None:
+        #: What ``pipe(decoder=...)`` was given: what a child resolves again.
+        self.spec = spec
+        #: The default codec: message bodies are unpickled where they lie, and
+        #: out-of-band (PICKLE5) messages are understood.
+        self.unpickles = isinstance(spec, str) and spec == "default"
+        if self.unpickles:
+            self.decode: Decoder = default_decoder
+        elif spec is None:
+            self.decode = raw_codec
+        elif callable(spec):
+            self.decode = spec
+        else:
+            raise GIPCError(f"pipe 'decoder' must be callable, None or 'default', not {spec!r}")
+
+    def __call__(self, data: Any) -> Any:
+        return self.decode(data)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Decoding, (self.spec,))
+
+
+def resolve_encoder(encoder: Encoder | str | None) -> Encoding:
+    """Return the :class:`Encoding` that ``pipe(encoder=...)`` designates (an Encoding stands for itself).
 
     :raises GIPCError: if ``encoder`` is neither callable, ``None`` nor ``'default'``.
     """
-    if encoder is None:
-        return raw_codec
-    if isinstance(encoder, str) and encoder == "default":
-        return default_encoder
-    if not callable(encoder):
-        raise GIPCError(f"pipe 'encoder' must be callable, None or 'default', not {encoder!r}")
-    return encoder
+    return encoder if isinstance(encoder, Encoding) else Encoding(encoder)
 
 
-def resolve_decoder(decoder: Decoder | str | None) -> Decoder:
-    """Return the decoder callable that ``pipe(decoder=...)`` designates.
+def resolve_decoder(decoder: Decoder | str | None) -> Decoding:
+    """Return the :class:`Decoding` that ``pipe(decoder=...)`` designates (a Decoding stands for itself).
 
     :raises GIPCError: if ``decoder`` is neither callable, ``None`` nor ``'default'``.
     """
-    if decoder is None:
-        return raw_codec
-    if isinstance(decoder, str) and decoder == "default":
-        return default_decoder
-    if not callable(decoder):
-        raise GIPCError(f"pipe 'decoder' must be callable, None or 'default', not {decoder!r}")
-    return decoder
+    return decoder if isinstance(decoder, Decoding) else Decoding(decoder)

@@ -7,7 +7,6 @@ from types import TracebackType
 from typing import Any
 
 from ._errors import GIPCClosed
-from ._handles import Handle
 from ._reader import Reader
 from ._writer import Writer
 
@@ -138,24 +137,3 @@ class DuplexHandle:
 
     def __repr__(self) -> str:
         return f"<gipc_transport.DuplexHandle reader={self._reader!r} writer={self._writer!r}>"
-
-
-def iter_handles(obj: Any) -> list[Handle]:
-    """Return the handles that are ``obj`` or nested in it (lists, tuples, dicts, sets)."""
-    found: list[Handle] = []
-    seen: set[int] = set()
-    stack = [obj]
-    while stack:
-        o = stack.pop()
-        if id(o) in seen:
-            continue
-        seen.add(id(o))
-        if isinstance(o, Handle):
-            found.append(o)
-        elif isinstance(o, DuplexHandle):
-            found.extend(o.handles())
-        elif isinstance(o, dict):
-            stack.extend(o.values())
-        elif isinstance(o, (list, tuple, set, frozenset)):
-            stack.extend(o)
-    return found

@@ -83,17 +83,3 @@ class GIPCMessageTooLarge(GIPCError):
     .. versionadded:: 2.0
     """
 
-
-for _cls in (
-    GIPCError,
-    GIPCClosed,
-    GIPCClosedUnderneath,
-    GIPCLocked,
-    GIPCTimeout,
-    GIPCBroken,
-    GIPCTruncated,
-    GIPCBrokenPipe,
-    GIPCMessageTooLarge,
-):
-    _cls.__module__ = "gipc_transport"
-del _cls

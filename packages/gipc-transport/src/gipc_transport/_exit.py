@@ -19,15 +19,13 @@ the process ends.
 from __future__ import annotations
 
 import atexit
-import os
-
-from . import _registry
+from collections.abc import Callable
 
 _registered = [False]
 
 
-def register() -> None:
-    """Register :func:`close_unused` with :mod:`atexit`, once.
+def register(hook: Callable[[], None]) -> None:
+    """Register ``hook``, the closing of unused handles, with :mod:`atexit`, once.
 
     Called when the first handle is created. multiprocessing's own exit hook,
     which waits for non-daemon children, is registered before (at import), so
@@ -38,16 +36,4 @@ def register() -> None:
     _registered[0] = True
     import multiprocessing.util  # noqa: F401 - its exit hook must be registered first
 
-    atexit.register(close_unused)
-
-
-def close_unused() -> None:
-    """Close this process's handles that no greenlet is using; leave the others open."""
-    pid = os.getpid()
-    for h in _registry.live_handles():
-        if h._closed or h._legit_pid != pid or h._in_use():
-            continue
-        try:
-            h._release(": it was closed at interpreter exit")
-        except OSError:
-            pass
+    atexit.register(hook)

@@ -16,50 +16,86 @@ from typing import Any
 
 from . import _wire
 from ._body import Body
-from ._codecs import Decoder, default_decoder
 from ._errors import GIPCBroken, GIPCClosedUnderneath, GIPCMessageTooLarge, GIPCTruncated
 from ._handles import READ, Handle
 
 
+class PendingMessage:
+    """A PICKLE5 message whose out-of-band buffers are still arriving."""
+
+    __slots__ = ("buffers", "copies", "count", "size", "stream")
+
+    def __init__(self, stream: bytes | bytearray, count: int, copies: bool) -> None:
+        #: The PICKLE5 body (count prefix included).
+        self.stream = stream
+        #: How many BUFFER frames belong to it.
+        self.count = count
+        #: The BUFFER bodies received so far.
+        self.buffers: list[Any] = []
+        #: The message length so far, checked against ``max_message_size``.
+        self.size = len(stream)
+        #: Whether unpickling copies the buffers (so they may be ``bytes``).
+        self.copies = copies
+
+    def add(self, buffer: Any) -> bool:
+        """Add a received buffer; return whether the message is complete."""
+        self.buffers.append(buffer)
+        self.size += len(buffer)
+        return len(self.buffers) == self.count
+
+
 class FrameReader(Handle):
-    """The state machine below :class:`~gipc_transport.Reader`: frames in, messages out."""
+    """The frame parser below :class:`~gipc_transport.Reader`: bytes in, frames and messages out.
+
+    It owns the read-ahead buffer (``_ring`` and its view, the parsed
+    ``_start`` and filled ``_end``), a large body being received (``_body``)
+    and a PICKLE5 message waiting for its buffers (``_msg``). The reader's
+    fast path takes small DATA frames out of the buffer itself.
+    """
 
     _direction = READ
-    _decoder: Decoder
-    _max: int | None
 
-    def _setup(self) -> None:
+    def __init__(self, fd: int, max_message_size: int | None, data_as_bytes: bool) -> None:
+        super().__init__(fd)
+        self._max = max_message_size
+        # Whether a DATA body is to be handed over as bytes (see _wants_bytes).
+        self._data_as_bytes = data_as_bytes
+        # Allocated on first read: a reader may never be read from here.
         self._ring = bytearray(0)
         self._view = memoryview(self._ring)
         self._start = 0
         self._end = 0
-        # Set by a duplex handle that sent a request: the next get() waits
-        # for the reply before trying to read it.
-        self._reply_due = False
-        # Adaptive polling before a wait (see Reader._spin_for_data).
-        self._spin_skip = 0
-        self._spin_backoff = 0
-        # Set once the program has taken the descriptor (fileno()): it may
-        # select() on it, which only works if no whole frame sits in the
+        # Set once the program has taken the descriptor (fileno(), _fd): it
+        # may select() on it, which only works if no whole frame sits in the
         # buffer unseen, so reads stop at the end of the current frame.
         self._exact = False
-        # A large frame being received.
         self._body: Body | None = None
-        # A PICKLE5 message waiting for its buffers: body, count, buffers, size,
-        # and whether unpickling copies the buffers.
-        self._msg: tuple[bytes | bytearray, int, list[Any], int, bool] | None = None
-        # Watchers of poll() calls under way.
-        self._pollers: set[Any] = set()
+        self._msg: PendingMessage | None = None
+
+    def _header(self) -> tuple[int, int] | None:
+        """Return the kind and body length of the frame at the read position, if its header is buffered.
+
+        The one place that parses a header, but for the reader's fast path,
+        which takes a small DATA frame (kind 0: the header is the length).
+        """
+        start = self._start
+        if self._end - start < _wire.HEADER_SIZE:
+            return None
+        (h,) = _wire.HEADER.unpack_from(self._ring, start)
+        return h >> _wire.KIND_SHIFT, h & _wire.LENGTH_MASK
 
     def _frame_buffered(self) -> bool:
-        avail = self._end - self._start
-        if avail < _wire.HEADER_SIZE or self._body is not None or self._msg is not None:
+        """Whether a whole message is in the read-ahead buffer."""
+        if self._body is not None or self._msg is not None:
             return False
-        (h,) = _wire.HEADER.unpack_from(self._ring, self._start)
-        length: int = h & _wire.LENGTH_MASK
-        return (h >> _wire.KIND_SHIFT) == _wire.DATA and avail - _wire.HEADER_SIZE >= length
+        header = self._header()
+        if header is None:
+            return False
+        kind, length = header
+        return kind == _wire.DATA and self._end - self._start - _wire.HEADER_SIZE >= length
 
     def _receive(self, deadline: float | None) -> tuple[int, Any, list[Any]]:
+        """Return the next message as its kind, body and out-of-band buffers."""
         while True:
             kind, body = self._frame(deadline)
             msg = self._msg
@@ -71,21 +107,15 @@ class FrameReader(Handle):
                 if len(body) < _wire.COUNT.size:
                     raise self._break(GIPCBroken(f"corrupt stream on {self!r}: short PICKLE5 frame"))
                 (count,) = _wire.COUNT.unpack_from(body)
-                copies = bool(count & _wire.COPIED)
-                count &= ~_wire.COPIED
-                if count == 0:
+                if count & ~_wire.COPIED == 0:
                     return kind, body, []
-                self._msg = (body, count, [], len(body), copies)
+                self._msg = PendingMessage(body, count & ~_wire.COPIED, bool(count & _wire.COPIED))
                 continue
             if kind != _wire.BUFFER:
                 raise self._break(GIPCBroken(f"corrupt stream on {self!r}: frame kind {kind} in a message"))
-            stream, count, buffers, size, copies = msg
-            buffers.append(body)
-            if len(buffers) < count:
-                self._msg = (stream, count, buffers, size + len(body), copies)
-                continue
-            self._msg = None
-            return _wire.PICKLE5, stream, buffers
+            if msg.add(body):
+                self._msg = None
+                return _wire.PICKLE5, msg.stream, msg.buffers
 
     def _frame(self, deadline: float | None) -> tuple[int, Any]:
         """Return the next complete frame, reading as much as it takes."""
@@ -97,27 +127,25 @@ class FrameReader(Handle):
                     return body.kind, body.result()
                 self._fill_body(body, deadline)
                 continue
-            start = self._start
-            avail = self._end - start
             need = _wire.HEADER_SIZE
-            if avail >= need:
-                (h,) = _wire.HEADER.unpack_from(self._ring, start)
-                kind = h >> _wire.KIND_SHIFT
-                n = h & _wire.LENGTH_MASK
-                self._check_size(n)
-                if n <= _wire.SMALL:
-                    need += n
-                    if avail >= need:
-                        self._start = start + need
-                        if self._start == self._end:
-                            self._start = self._end = 0
-                        begin = start + _wire.HEADER_SIZE
-                        if self._wants_bytes(kind):
-                            return kind, self._view[begin : begin + n].tobytes()
-                        return kind, self._ring[begin : begin + n]
-                else:
+            header = self._header()
+            if header is not None:
+                kind, n = header
+                if self._max is not None:
+                    self._check_size(n)
+                if n > _wire.SMALL:
                     self._begin_body(kind, n)
                     continue
+                need += n
+                start = self._start
+                if self._end - start >= need:
+                    self._start = start + need
+                    if self._start == self._end:
+                        self._start = self._end = 0
+                    begin = start + _wire.HEADER_SIZE
+                    if self._data_as_bytes if kind == _wire.DATA else self._wants_bytes(kind):
+                        return kind, self._view[begin : begin + n].tobytes()
+                    return kind, self._ring[begin : begin + n]
             self._fill_ring(need, deadline)
 
     def _wants_bytes(self, kind: int) -> bool:
@@ -130,15 +158,14 @@ class FrameReader(Handle):
         decoder other than pickle refuses anyway (copying those is wasted).
         """
         if kind == _wire.DATA:
-            return self._decoder is not default_decoder
+            return self._data_as_bytes
         msg = self._msg
-        return kind == _wire.BUFFER and msg is not None and msg[4]
+        return kind == _wire.BUFFER and msg is not None and msg.copies
 
     def _check_size(self, n: int) -> None:
         limit = self._max
-        if limit is None:
-            return
-        size = n + (self._msg[3] if self._msg is not None else 0)
+        assert limit is not None
+        size = n + (self._msg.size if self._msg is not None else 0)
         if size > limit:
             raise self._break(
                 GIPCMessageTooLarge(
@@ -197,9 +224,9 @@ class FrameReader(Handle):
         return exc
 
     def _read_into(self, view: memoryview) -> int | None:
-        assert self._fd is not None
+        assert self._descriptor is not None
         try:
-            return os.readv(self._fd, (view,))
+            return os.readv(self._descriptor, (view,))
         except BlockingIOError:
             return None
         except OSError as exc:
@@ -207,32 +234,25 @@ class FrameReader(Handle):
                 raise GIPCClosedUnderneath(errno.EBADF, f"{self!r}: descriptor closed underneath") from None
             raise
 
-    def _transfer_state(self) -> dict[str, Any]:
+    def _carried_frames(self) -> tuple[Any, ...]:
+        """What a child needs to continue the stream where this reader is (see :meth:`_resume`)."""
         # Bytes already read ahead and a half-received message belong to the
         # next messages: they travel with the handle.
         body = None
         if self._body is not None:
             b = self._body
             body = (b.kind, b.length, b.as_bytes, b.received())
-        return {
-            "decoder": self._decoder,
-            "max": self._max,
-            "ahead": self._view[self._start : self._end].tobytes(),
-            "body": body,
-            "msg": self._msg,
-        }
+        return (self._view[self._start : self._end].tobytes(), body, self._msg)
 
-    def _restore_state(self, state: dict[str, Any]) -> None:
-        self._decoder = state["decoder"]
-        self._max = state["max"]
-        self._setup()
-        ahead = state["ahead"]
+    def _resume(
+        self, ahead: bytes, body: tuple[int, int, bool, bytes] | None, msg: PendingMessage | None
+    ) -> None:
+        """In a child: continue the stream with what :meth:`_carried_frames` returned in the parent."""
         if ahead:
             self._ring = bytearray(max(_wire.RING, len(ahead)))
             self._view = memoryview(self._ring)
             self._view[: len(ahead)] = ahead
             self._end = len(ahead)
-        if state["body"] is not None:
-            kind, length, as_bytes, data = state["body"]
-            self._body = Body(kind, length, as_bytes, data)
-        self._msg = state["msg"]
+        if body is not None:
+            self._body = Body(*body)
+        self._msg = msg

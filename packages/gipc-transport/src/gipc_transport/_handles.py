@@ -1,9 +1,11 @@
 """The handle base class: one pipe end owned by one process.
 
 Everything that reader and writer share lives here: descriptor ownership
-(close, finalizer, the pid guard), the lock that serialises greenlets,
-deadlines, waiting for readiness on the gevent loop, and hand-over to a
-child process.
+(close, finalizer, the pid guard), the registry of live handles, the lock
+that serialises greenlets and every rule about it (a busy handle, one
+reserved for a child being started), waiting for readiness on the gevent
+loop, and hand-over to a child process (pickling, and rebuilding there
+through the constructor).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from time import monotonic
 from types import TracebackType
 from typing import Any
 
-import gevent
 import gevent.lock
 import gevent.os
 from gevent import get_hub
 
-from . import _exit, _registry
+from . import _exit
+from ._deadline import wait_watcher
 from ._errors import GIPCBroken, GIPCClosed, GIPCError, GIPCLocked, GIPCTimeout
+from ._registry import Registry
 from ._transfer import rebuild_fd, reduce_fd
 
 READ = 1
@@ -63,39 +66,6 @@ def _finalizer(handle: Handle, fd: int, pid: int) -> weakref.finalize[..., Handl
     return finalizer
 
 
-def start_deadline(timeout: Any) -> tuple[float | None, gevent.Timeout | None]:
-    """Turn a ``timeout`` argument into an absolute deadline or a legacy Timeout.
-
-    :raises TypeError: if ``timeout`` is neither ``None``, a number nor a ``gevent.Timeout``.
-    """
-    if timeout is None:
-        return None, None
-    if isinstance(timeout, gevent.Timeout):
-        return None, timeout
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, not {timeout!r}")
-    return monotonic() + max(float(timeout), 0.0), None
-
-
-def wait_watcher(hub: Any, watcher: Any, seconds: float) -> bool:
-    """Wait in ``hub`` until ``watcher`` fires; return ``False`` if ``seconds`` passed first.
-
-    With ``seconds`` of 0 or less the loop still runs once, so a watcher
-    that is ready by then may fire.
-    """
-    timer = gevent.Timeout(seconds, False)
-    timer.start()
-    try:
-        hub.wait(watcher)
-    except gevent.Timeout as t:
-        if t is not timer:
-            raise
-        return False
-    finally:
-        timer.close()
-    return True
-
-
 # A greenlet doing I/O in a loop that never waits (the pipe always has room,
 # or data) would never let the others of its thread run: after about this
 # many bytes, each message counting at least FAIR_MIN, put() and get() first
@@ -113,11 +83,13 @@ class Handle:
     process that owns it, so that a copy inherited by a child stays intact.
     """
 
-    _fd: int | None
+    # The descriptor, None once closed. (Not ``_fd``: that is gipc 1.x's
+    # name, which 1.x programs still read; see the ``_fd`` property.)
+    _descriptor: int | None
     _direction = READ
 
     def __init__(self, fd: int) -> None:
-        self._fd = fd
+        self._descriptor = fd
         self._legit_pid = PID[0] = os.getpid()
         self._closed = False
         # Why the handle was closed, if not by close(): said by GIPCClosed.
@@ -133,9 +105,9 @@ class Handle:
         # rawlink() callbacks: each an event-loop watcher or a scheduled callback.
         self._links: dict[Callable[[Any], Any], Any] = {}
         gevent.os.make_nonblocking(fd)
-        self._key = _registry.register(self)
+        self._key = _LIVE.add(self)
         self._finalizer = _finalizer(self, fd, self._legit_pid)
-        _exit.register()
+        _exit.register(_close_unused)
 
     def fileno(self) -> int:
         """Return the file descriptor, for ``select``-like APIs.
@@ -143,8 +115,14 @@ class Handle:
         :raises GIPCClosed: if the handle is closed.
         """
         self._validate()
-        assert self._fd is not None
-        return self._fd
+        assert self._descriptor is not None
+        return self._descriptor
+
+    @property
+    def _fd(self) -> int | None:
+        # gipc 1.x's private attribute for the descriptor, which 1.x programs
+        # passed to select(); None once the handle is closed.
+        return self._descriptor
 
     @property
     def closed(self) -> bool:
@@ -163,14 +141,62 @@ class Handle:
         if PID[0] != self._legit_pid:
             # A broken handle can be closed; one of another process cannot.
             self._validate()
-        if not self._lock.acquire(blocking=False):
-            if self._transferring:
-                raise GIPCLocked(f"can't close {self!r}: it is being handed to a child process")
-            raise GIPCLocked(f"can't close {self!r}: another greenlet is doing I/O on it")
+        self._take_lock("close")
         try:
             self._release()
         finally:
             self._lock.release()
+
+    def _busy(self, what: str) -> GIPCLocked:
+        """The error for ``what`` ("close", "transfer") refused because the handle's lock is held."""
+        if self._transferring:
+            whom = "another child process" if what == "transfer" else "a child process"
+            return GIPCLocked(f"can't {what} {self!r}: it is being handed to {whom}")
+        return GIPCLocked(f"can't {what} {self!r}: another greenlet is doing I/O on it")
+
+    def _take_lock(self, what: str) -> None:
+        """Take the lock without waiting, for ``what``: the handle must not be busy.
+
+        :raises GIPCLocked: if a greenlet does I/O on it or a child is being given it.
+        """
+        if not self._lock.acquire(blocking=False):
+            raise self._busy(what)
+
+    def _reserve(self) -> None:
+        """Lock the handle for a child being started (see ``lowlevel.transferring``).
+
+        :raises GIPCClosed: if the handle is closed.
+        :raises GIPCLocked: if it is busy.
+        """
+        self._validate()
+        self._take_lock("transfer")
+        self._transferring = True
+
+    def _unreserve(self, handed_over: str | None) -> None:
+        """End :meth:`_reserve`: close the handle, saying ``handed_over`` why, or leave it usable (``None``).
+
+        The lock is released whatever closing raises: a handle left locked
+        would keep other greenlets' I/O waiting forever.
+        """
+        self._transferring = False
+        try:
+            if handed_over is not None and not self._closed:
+                self._release(handed_over)
+        finally:
+            self._lock.release()
+
+    def _forget(self) -> None:
+        """Leave the handle out of :func:`live_handles` (see ``lowlevel.forget``)."""
+        _LIVE.discard(self._key)
+
+    def _close_at_exit(self, pid: int) -> None:
+        """Close the handle at interpreter exit, unless a greenlet uses it or it is not ``pid``'s."""
+        if self._closed or self._legit_pid != pid or self._in_use():
+            return
+        try:
+            self._release(": it was closed at interpreter exit")
+        except OSError:
+            pass
 
     def _closed_error(self) -> GIPCClosed:
         return GIPCClosed(f"{self!r} is closed{self._closed_why}")
@@ -186,11 +212,11 @@ class Handle:
         # expects. (Scheduled callbacks, for buffered frames, run anyway.)
         self._stop_watchers(list(self._links.values()))
         self._finalizer.detach()
-        fd, self._fd = self._fd, None
+        fd, self._descriptor = self._descriptor, None
         self._closed = True
         self._closed_why = why
         self._drop_watcher()
-        _registry.unregister(self._key)
+        _LIVE.discard(self._key)
         if fd is not None and os.getpid() == self._legit_pid:
             os.close(fd)
 
@@ -221,8 +247,8 @@ class Handle:
         self._links = {}
         self._legit_pid = pid
         self._finalizer.detach()
-        if not self._closed and self._fd is not None:
-            self._finalizer = _finalizer(self, self._fd, pid)
+        if not self._closed and self._descriptor is not None:
+            self._finalizer = _finalizer(self, self._descriptor, pid)
 
     def _ready_now(self) -> bool:
         """Whether a :meth:`rawlink` callback is due without waiting for the descriptor."""
@@ -247,8 +273,8 @@ class Handle:
         if self._ready_now():
             self._links[callback] = loop.run_callback(callback, self)
             return
-        assert self._fd is not None
-        watcher = loop.io(self._fd, self._direction)
+        assert self._descriptor is not None
+        watcher = loop.io(self._descriptor, self._direction)
 
         def ready() -> None:
             self._links.pop(callback, None)
@@ -309,8 +335,8 @@ class Handle:
         w = self._watcher
         # Not every loop backend's watcher tells its loop: remember it.
         if w is None or self._watcher_loop is not hub.loop:
-            assert self._fd is not None
-            w = self._watcher = hub.loop.io(self._fd, self._direction)
+            assert self._descriptor is not None
+            w = self._watcher = hub.loop.io(self._descriptor, self._direction)
             self._watcher_loop = hub.loop
         if deadline is None:
             hub.wait(w)
@@ -331,23 +357,45 @@ class Handle:
             pass
 
     def __repr__(self) -> str:
-        return f"<{type(self).__module__}.{type(self).__qualname__} fd={self._fd}>"
+        return f"<{type(self).__module__}.{type(self).__qualname__} fd={self._descriptor}>"
 
-    def _transfer_state(self) -> dict[str, Any]:
-        return {}
+    def _carry(self) -> tuple[Any, ...]:
+        """What the handle takes to a child besides its descriptor: the arguments of :meth:`_rebuilt`."""
+        raise NotImplementedError
 
-    def _restore_state(self, state: dict[str, Any]) -> None:
-        pass
+    @classmethod
+    def _rebuilt(cls, fd: int, *carried: Any) -> Handle:
+        """In a child: the handle made anew by its constructor from ``fd`` and :meth:`_carry`'s values."""
+        raise NotImplementedError
 
     def __reduce__(self) -> tuple[Any, ...]:
         self._validate()
         if self._lock.locked() and not self._transferring:
-            raise GIPCLocked(f"can't transfer {self!r}: another greenlet is doing I/O on it")
-        return (_rebuild, (type(self), reduce_fd(self.fileno()), self._transfer_state()))
+            # Pickled by a child's start outside lowlevel.transferring().
+            raise self._busy("transfer")
+        assert self._descriptor is not None
+        return (_rebuild, (type(self), reduce_fd(self._descriptor), self._carry()))
 
 
-def _rebuild(cls: type[Handle], token: Any, state: dict[str, Any]) -> Handle:
-    handle = cls.__new__(cls)
-    Handle.__init__(handle, rebuild_fd(token))
-    handle._restore_state(state)
-    return handle
+def _rebuild(cls: type[Handle], token: Any, carried: tuple[Any, ...]) -> Handle:
+    return cls._rebuilt(rebuild_fd(token), *carried)
+
+
+# The open handles of this process.
+_LIVE: Registry[Handle] = Registry()
+
+
+def live_handles() -> list[Handle]:
+    """Return the open handles of this process, oldest first.
+
+    After ``fork()`` this includes the handles inherited from the parent
+    until :func:`~gipc_transport.lowlevel.adopt_in_child` closed them.
+    """
+    return _LIVE.items()
+
+
+def _close_unused() -> None:
+    # The exit hook (see _exit): close this process's handles no greenlet uses.
+    pid = os.getpid()
+    for h in _LIVE.items():
+        h._close_at_exit(pid)

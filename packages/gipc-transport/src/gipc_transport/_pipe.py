@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
+from ._checks import check_number
 from ._codecs import Decoder, Encoder, resolve_decoder, resolve_encoder
 from ._duplex import DuplexHandle, HandlePair
-from ._errors import GIPCError
 from ._reader import Reader
 from ._writer import Writer
 
@@ -34,18 +34,19 @@ def pipe(
         refuses larger ones, ``get()`` refuses to receive them (and breaks,
         because a larger announced length means the stream is not to be trusted).
     :returns: a tuple of the two ends that is also a context manager closing both.
-    :raises GIPCError: if a codec is neither callable, ``None`` nor ``'default'``,
-        or ``max_message_size`` is not a positive integer.
+    :raises GIPCError: if a codec is neither callable, ``None`` nor ``'default'``
+        (as in gipc 1.x).
+    :raises TypeError: if ``max_message_size`` is neither ``None`` nor an integer.
+    :raises ValueError: if ``max_message_size`` is less than 1.
 
     .. versionchanged:: 2.0
        ``max_message_size``.
     """
+    # Codecs are resolved once, here, for every handle of the pipe.
     enc = resolve_encoder(encoder)
     dec = resolve_decoder(decoder)
-    if max_message_size is not None and (
-        isinstance(max_message_size, bool) or not isinstance(max_message_size, int) or max_message_size < 1
-    ):
-        raise GIPCError(f"max_message_size must be a positive integer or None, not {max_message_size!r}")
+    if max_message_size is not None:
+        check_number(max_message_size, "max_message_size", low=1, integer=True)
     limit = max_message_size
     r1, w1 = os.pipe()
     if not duplex:

@@ -11,22 +11,25 @@ from time import monotonic as _clock
 from typing import Any
 
 import gevent
-from gevent import get_hub, monkey
+from gevent import get_hub
 
 from . import _wire
-from ._codecs import Decoder, decode_pickle5, default_decoder
+from ._checks import check_number
+from ._codecs import Decoder, decode_pickle5, resolve_decoder
+from ._compat import LOOP_CALLBACKS as _LOOP_CALLBACKS
+from ._compat import original_poll as _select_poll
+from ._deadline import start_deadline, wait_watcher
 from ._errors import GIPCClosed, GIPCError
 from ._framing import FrameReader
 from ._handles import FAIR_BYTES as _FAIR_BYTES
 from ._handles import FAIR_MIN as _FAIR_MIN
 from ._handles import PID as _PID
-from ._handles import READ, start_deadline, wait_watcher
+from ._handles import READ
 
 _HEADER_SIZE = _wire.HEADER_SIZE
 _SMALL = _wire.SMALL
 _unpack_header = _wire.HEADER.unpack_from
 _yield_cpu = getattr(os, "sched_yield", None)
-_select_poll = monkey.get_original("select", "poll") if hasattr(select, "poll") else None
 
 # How long a get() that finds nothing to read polls before it sleeps in the
 # hub (seconds; 0: never). See Reader._spin_for_data().
@@ -46,20 +49,35 @@ class Reader(FrameReader):
     stops reading ahead, so that ``select()`` on it works as in gipc 1.x.
 
     :param fd: the read end of a pipe; the handle owns it from now on.
-    :param decoder: turns message bytes into an object.
+    :param decoder: turns message bytes into an object: ``'default'``,
+        ``None`` or a callable, as for :func:`~gipc_transport.pipe`.
     :param max_message_size: refuse messages longer than this many bytes.
+    :raises GIPCError: if ``decoder`` is neither callable, ``None`` nor ``'default'``.
 
     .. versionchanged:: 2.0
-       ``max_message_size``, :meth:`poll`, iteration, ``get(timeout=seconds)``.
+       ``max_message_size``, :meth:`poll`, iteration, ``get(timeout=seconds)``;
+       ``decoder`` may be ``'default'`` or ``None``.
     """
 
     _direction = READ
 
-    def __init__(self, fd: int, decoder: Decoder, max_message_size: int | None = None) -> None:
-        super().__init__(fd)
-        self._decoder = decoder
-        self._max = max_message_size
-        self._setup()
+    def __init__(self, fd: int, decoder: Decoder | str | None, max_message_size: int | None = None) -> None:
+        # Resolved before the handle owns fd: a bad decoder leaves it alone.
+        decoding = resolve_decoder(decoder)
+        super().__init__(fd, max_message_size, data_as_bytes=not decoding.unpickles)
+        self._decoding = decoding
+        # What get() asks for each message: unpickle in place, or hand
+        # bytes to this decoder.
+        self._unpickles = decoding.unpickles
+        self._decode_bytes = decoding.decode
+        # Set by a duplex handle that sent a request: the next get() waits
+        # for the reply before trying to read it.
+        self._reply_due = False
+        # Adaptive polling before a wait (see _spin_for_data).
+        self._spin_skip = 0
+        self._spin_backoff = 0
+        # Watchers of poll() calls under way.
+        self._pollers: set[Any] = set()
 
     def get(self, timeout: Any = None) -> Any:
         """Receive one message, decode it and return it.
@@ -109,9 +127,9 @@ class Reader(FrameReader):
                     if self._start == self._end:
                         self._start = self._end = 0
                     self._credit -= n + _FAIR_MIN
-                    if self._decoder is default_decoder:
+                    if self._unpickles:
                         return _loads(self._ring[begin : begin + n])
-                    return self._decoder(self._view[begin : begin + n].tobytes())
+                    return self._decode_bytes(self._view[begin : begin + n].tobytes())
                 break
             if start != self._end or not self._ring or self._exact:
                 break
@@ -125,7 +143,7 @@ class Reader(FrameReader):
                     continue
                 self._wait_unlocked()
             try:
-                got = _readv(self._fd, (self._view,))  # type: ignore[arg-type]
+                got = _readv(self._descriptor, (self._view,))  # type: ignore[arg-type]
             except BlockingIOError:
                 if not self._spin_for_data():
                     self._wait_unlocked()
@@ -185,9 +203,9 @@ class Reader(FrameReader):
             # The spin reads ahead.
             return False
         budget = READ_SPIN[0]
-        if not budget or getattr(get_hub().loop, "_callbacks", True):
+        if not budget or getattr(get_hub().loop, _LOOP_CALLBACKS, True):
             return False
-        fd, view = self._fd, (self._view,)
+        fd, view = self._descriptor, (self._view,)
         end = _clock() + budget
         if deadline is not None and deadline < end:
             end = deadline
@@ -219,12 +237,12 @@ class Reader(FrameReader):
 
     def _decode(self, kind: int, body: Any, buffers: list[Any]) -> Any:
         if kind == _wire.DATA:
-            if self._decoder is default_decoder:
+            if self._unpickles:
                 return _loads(body)
             # Other decoders get bytes, as in gipc 1.x: the one copy a large
             # message costs, because bytes cannot be read into in place.
-            return self._decoder(body if type(body) is bytes else bytes(body))
-        if self._decoder is not default_decoder:
+            return self._decode_bytes(body if type(body) is bytes else bytes(body))
+        if not self._unpickles:
             raise GIPCError(
                 f"{self!r} received a message in gipc's out-of-band pickle format, which only "
                 "decoder='default' reads; the message was skipped"
@@ -248,6 +266,14 @@ class Reader(FrameReader):
         self._exact = True
         return fd
 
+    @property
+    def _fd(self) -> int | None:
+        # gipc 1.x programs passed the private _fd to select(): that switches
+        # to exact reads as fileno() does. The reader's own code uses
+        # _descriptor, so a program that never looks pays nothing.
+        self._exact = True
+        return self._descriptor
+
     def poll(self, timeout: float | None = None) -> bool:
         """Return whether a message (or the end of the stream) is ready to be received.
 
@@ -262,8 +288,8 @@ class Reader(FrameReader):
         self._validate()
         if self._frame_buffered():
             return True
-        assert self._fd is not None
-        if _readable_now(self._fd):
+        assert self._descriptor is not None
+        if _readable_now(self._descriptor):
             # Not left to one turn of the event loop: whether that reports a
             # ready descriptor differs between loop backends.
             return True
@@ -271,7 +297,7 @@ class Reader(FrameReader):
         # Not the handle's own watcher: a watcher serves one waiter, and a
         # get() in another greenlet may wait on that one at any time (taking
         # the handle's lock to exclude it would make get() wait for poll()).
-        watcher = hub.loop.io(self._fd, READ)
+        watcher = hub.loop.io(self._descriptor, READ)
         self._pollers.add(watcher)
         try:
             if timeout is None:
@@ -310,6 +336,42 @@ class Reader(FrameReader):
         # Watchers of the parent's loop, which a child does not use.
         self._pollers = set()
         super()._adopt(pid)
+
+    def _carry(self) -> tuple[Any, ...]:
+        return (self._decoding.spec, self._max, *self._carried_frames())
+
+    @classmethod
+    def _rebuilt(cls, fd: int, *carried: Any) -> Reader:
+        decoder, max_message_size, ahead, body, msg = carried
+        reader = cls(fd, decoder, max_message_size)
+        reader._resume(ahead, body, msg)
+        return reader
+
+
+def set_read_spin(seconds: float) -> float:
+    """Set how long a ``get()`` that finds nothing to read polls before sleeping; return the old value.
+
+    While no other greenlet of the thread is ready to run, such a ``get()``
+    tries to read for up to ``seconds`` (yielding the CPU between tries)
+    before it waits in the event loop, because being woken when data arrives
+    costs more than a quick reply or the next message of a stream takes to
+    come, above all in virtual machines and across CPUs, and the writer pays
+    for the wake-up too. The spin adapts: spins that find nothing make later
+    waits skip it, up to 64 of them. A duplex ``get()`` right after a
+    ``put()`` on the same handle spins before its first read (the reply is
+    hardly ever there at once). ``0`` turns spinning off. The default is 50
+    microseconds (off where ``os.sched_yield`` is missing, as on Windows).
+    It applies to every reader of the process.
+
+    :raises TypeError: if ``seconds`` is not a number.
+    :raises ValueError: if ``seconds`` is not from 0 to 1.
+
+    .. versionadded:: 2.0
+    """
+    check_number(seconds, "read spin", low=0, high=1, unit="seconds")
+    old = READ_SPIN[0]
+    READ_SPIN[0] = float(seconds)
+    return old
 
 
 def _readable_now(fd: int) -> bool:

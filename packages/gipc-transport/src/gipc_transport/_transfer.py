@@ -9,15 +9,15 @@ Across ``fork`` nothing is pickled: the child inherits the objects.
 from __future__ import annotations
 
 import sys
-from multiprocessing import context, reduction
 from typing import Any
 
+from ._compat import dup_fd, spawning_popen
 from ._errors import GIPCError
 
 
 def reduce_fd(fd: int) -> Any:
     """Return a picklable stand-in for ``fd`` that the child can turn back into a descriptor."""
-    if context.get_spawning_popen() is None:
+    if spawning_popen() is None:
         raise GIPCError(
             "a gipc handle can only be pickled while it is handed to a child process "
             "through start_process(); it cannot be sent through a pipe or stored"
@@ -26,7 +26,7 @@ def reduce_fd(fd: int) -> Any:
         from ._windows import reduce_fd as reduce_fd_windows
 
         return reduce_fd_windows(fd)
-    return reduction.DupFd(fd)
+    return dup_fd(fd)
 
 
 def rebuild_fd(token: Any) -> int:

@@ -14,14 +14,15 @@ descriptor non-blocking with ``fcntl``), so creating a handle fails there.
 from __future__ import annotations
 
 import os
-from multiprocessing import context
 from typing import Any
+
+from ._compat import spawning_popen
 
 
 def reduce_fd(fd: int) -> Any:  # pragma: no cover - Windows only
     import msvcrt
 
-    popen = context.get_spawning_popen()
+    popen = spawning_popen()
     assert popen is not None
     handle = msvcrt.get_osfhandle(fd)  # type: ignore[attr-defined]
     return (popen.duplicate_for_child(handle), _access_mode(fd))

@@ -22,15 +22,9 @@ import gevent
 from . import _pipesize, _wire
 from ._codecs import PICKLED_BYTES_HEADS as _BYTES_HEADS
 from ._codecs import PICKLED_BYTES_TAIL as _BYTES_TAIL
-from ._codecs import (
-    Encoder,
-    HasBuffers,
-    Segments,
-    default_encoder,
-    encode_default,
-    raw_codec,
-    refuse_buffers,
-)
+from ._codecs import Encoder, HasBuffers, Segments, refuse_buffers, resolve_encoder
+from ._compat import BYTES_DATA as _BYTES_DATA
+from ._deadline import start_deadline
 from ._errors import (
     GIPCBrokenPipe,
     GIPCClosedUnderneath,
@@ -41,7 +35,7 @@ from ._errors import (
 from ._handles import FAIR_BYTES as _FAIR_BYTES
 from ._handles import FAIR_MIN as _FAIR_MIN
 from ._handles import PID as _PID
-from ._handles import WRITE, Handle, start_deadline
+from ._handles import WRITE, Handle
 
 # writev() takes at most IOV_MAX (1024 on Linux) segments per call.
 _IOV_MAX = 1024
@@ -67,7 +61,6 @@ _N_HEADS = len(_BYTES_HEADS)
 # page boundary, then page multiples. Only bytes reveal where they lie
 # (CPython: after the object header, at id() + _BYTES_DATA).
 _PAGE = 4096
-_BYTES_DATA = bytes.__basicsize__ - 1
 
 
 def _split_at_page(segments: Segments) -> bool:
@@ -96,30 +89,37 @@ class Writer(Handle):
     """The write end of a pipe: :meth:`put` sends one message at a time.
 
     :param fd: the write end of a pipe; the handle owns it from now on.
-    :param encoder: turns an object into a bytes-like message.
+    :param encoder: turns an object into a bytes-like message: ``'default'``,
+        ``None`` or a callable, as for :func:`~gipc_transport.pipe`.
     :param max_message_size: refuse to send messages longer than this many bytes.
+    :raises GIPCError: if ``encoder`` is neither callable, ``None`` nor ``'default'``.
 
     .. versionchanged:: 2.0
-       ``max_message_size``, ``put(timeout=seconds)``, :meth:`flush`.
+       ``max_message_size``, ``put(timeout=seconds)``, :meth:`flush`;
+       ``encoder`` may be ``'default'`` or ``None``.
     """
 
     _direction = WRITE
 
-    def __init__(self, fd: int, encoder: Encoder, max_message_size: int | None = None) -> None:
+    def __init__(self, fd: int, encoder: Encoder | str | None, max_message_size: int | None = None) -> None:
+        # Resolved before the handle owns fd: a bad encoder leaves it alone.
+        encoding = resolve_encoder(encoder)
         super().__init__(fd)
-        self._configure(encoder, max_message_size)
-        self._pending: Segments = []
-        self._grown = False
-        self._give_back: weakref.finalize[[int], Writer] | None = None
-
-    def _configure(self, encoder: Encoder, max_message_size: int | None) -> None:
-        self._encoder = encoder
-        self._raw = encoder is raw_codec
-        self._default = encoder is default_encoder
+        self._encoding = encoding
+        # What put() asks for each message: whether it pickles small
+        # messages itself, whether bytes pass as they are, and how any other
+        # message becomes frames.
+        self._pickles = encoding.pickles
+        self._raw = encoding.raw
+        self._frames = encoding.frames
         self._max = max_message_size
         # put() writes messages up to this size itself, without the checks
         # of _put(): never more than max_message_size.
         self._direct = _JOIN if max_message_size is None else min(_JOIN, max_message_size)
+        # The unwritten rest of an interrupted message.
+        self._pending: Segments = []
+        self._grown = False
+        self._give_back: weakref.finalize[[int], Writer] | None = None
 
     def put(self, obj: Any, timeout: Any = None) -> None:
         """Encode ``obj`` and write it to the pipe as one message.
@@ -157,10 +157,12 @@ class Writer(Handle):
             self._validate()
         if timeout is not None:
             return self._put(obj, None, start_deadline(timeout)[0])
-        # The common cases of small messages are encoded and written right
-        # here: for them, every further call is a large share of the cost.
+        # The fast path: the common cases of small messages are encoded and
+        # written right here, because for them every further call is a large
+        # share of the cost. Whatever it does not cover, _put() does, with
+        # the frames the codec makes.
         tp = type(obj)
-        if self._default:
+        if self._pickles:
             if tp is bytes and len(obj) < _N_HEADS:
                 data = _BYTES_HEADS[len(obj)] + obj + _BYTES_TAIL
             elif (tp is bytes or tp is bytearray) and len(obj) >= _SMALL:
@@ -168,7 +170,8 @@ class Writer(Handle):
             else:
                 try:
                     # Most objects have no out-of-band buffers: pickle them
-                    # without collecting any, and start over if they have some.
+                    # without collecting any (the codec starts over if they
+                    # have some).
                     data = _dumps(obj, _PROTOCOL, buffer_callback=refuse_buffers)
                 except HasBuffers:
                     return self._put(obj, None, None)
@@ -183,7 +186,7 @@ class Writer(Handle):
         # nobody to exclude and no lock to take.
         frame = (_HEADERS[n] if n < 256 else _pack_header(n)) + data
         try:
-            written = write(self._fd, frame)  # type: ignore[arg-type]
+            written = write(self._descriptor, frame)  # type: ignore[arg-type]
         except OSError:
             written = 0
         if written == n + _HEADER_SIZE:
@@ -198,7 +201,7 @@ class Writer(Handle):
     def _put(self, obj: Any, segments: Segments | None, deadline: float | None, n: int = 0) -> None:
         """The general case of :meth:`put`: any message, any timeout, a busy handle."""
         if segments is None:
-            segments, n = encode_default(obj) if self._default else self._encode(obj)
+            segments, n = self._frames(obj)
         if self._max is not None and n > self._max:
             raise GIPCMessageTooLarge(
                 f"can't put a message of {n} bytes on {self!r}: max_message_size is {self._max}"
@@ -206,7 +209,7 @@ class Writer(Handle):
         if len(segments) == 1 and not self._pending and not self._lock.locked():
             frame = segments[0]
             try:
-                written = write(self._fd, frame)  # type: ignore[arg-type]
+                written = write(self._descriptor, frame)  # type: ignore[arg-type]
             except OSError:
                 written = 0
             if written == len(frame):
@@ -248,31 +251,14 @@ class Writer(Handle):
         finally:
             self._lock.release()
 
-    def _encode(self, obj: Any) -> tuple[Segments, int]:
-        if self._encoder is default_encoder:
-            return encode_default(obj)
-        data = self._encoder(obj)
-        if type(data) is not bytes:
-            try:
-                data = memoryview(data).cast("B")
-            except TypeError:
-                raise TypeError(
-                    f"the encoder of {self!r} must return a contiguous bytes-like object, "
-                    f"not {type(data).__name__}"
-                ) from None
-        n = len(data)
-        if n <= _wire.JOIN:
-            return [_wire.header(_wire.DATA, n) + data], n
-        return [_wire.header(_wire.DATA, n), data], n
-
     def _write(self, segments: Segments, deadline: float | None, what: str, aligned: bool = False) -> None:
         """Write all ``segments``; on interruption keep what is left in ``self._pending``.
 
         If ``aligned``, the last segment starts at a page boundary (see
         :func:`_split_at_page`): it is written alone, in page multiples.
         """
-        assert self._fd is not None
-        fd = self._fd
+        assert self._descriptor is not None
+        fd = self._descriptor
         started = segments is self._pending
         try:
             while segments:
@@ -326,8 +312,8 @@ class Writer(Handle):
 
     def _grow_pipe(self) -> None:
         self._grown = True
-        assert self._fd is not None
-        extra = _pipesize.enlarge(self._fd)
+        assert self._descriptor is not None
+        extra = _pipesize.enlarge(self._descriptor)
         if extra:
             # Given back when the handle is released, or dropped without that.
             self._give_back = weakref.finalize(self, _pipesize.give_back, extra)
@@ -339,13 +325,14 @@ class Writer(Handle):
             if self._give_back is not None:
                 self._give_back()
 
-    def _transfer_state(self) -> dict[str, Any]:
+    def _carry(self) -> tuple[Any, ...]:
         # The remainder of an interrupted message must go out from wherever
         # the writer lives on.
-        return {"encoder": self._encoder, "max": self._max, "pending": [bytes(s) for s in self._pending]}
+        return (self._encoding.spec, self._max, [bytes(s) for s in self._pending])
 
-    def _restore_state(self, state: dict[str, Any]) -> None:
-        self._configure(state["encoder"], state["max"])
-        self._pending = state["pending"]
-        self._grown = False
-        self._give_back = None
+    @classmethod
+    def _rebuilt(cls, fd: int, *carried: Any) -> Writer:
+        encoder, max_message_size, pending = carried
+        writer = cls(fd, encoder, max_message_size)
+        writer._pending = pending
+        return writer
