@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,6 +42,13 @@ def _fork_lingering_grandchild(release: gipc_transport.Reader, report: gipc_tran
         os.read(fd, 1)
         os._exit(0)
     report.put(pid)
+
+
+def _die_leaving_grandchild(release: gipc_transport.Reader, report: gipc_transport.Writer) -> None:
+    # Killed, the child writes no exit code; the grandchild keeps the
+    # child's end of the sentinel pipe open.
+    _fork_lingering_grandchild(release, report)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _children() -> set[int]:
@@ -126,6 +134,21 @@ def test_sentinel_held_open_by_a_grandchild_does_not_hang_join() -> None:
         # The grandchild really was still there, holding the sentinel open.
         os.kill(grandchild, 0)
     # Closing the last writer lets the grandchild exit (init reaps it).
+
+
+def test_status_taken_while_a_grandchild_holds_the_sentinel_does_not_hang() -> None:
+    # The watcher may wait on a pidfd and leave the sentinel blocking; looking
+    # there for a reported code must not wait for the grandchild.
+    with gipc_transport.pipe() as (release_r, release_w), gipc_transport.pipe() as (r, w):
+        p = gipc_process.start_process(_die_leaving_grandchild, args=(release_r, w), start_method="fork")
+        grandchild = r.get(timeout=60)
+        pid, status = os.waitpid(p.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == -signal.SIGKILL
+        with pytest.warns(gipc_process.StatusLostWarning, match=f"child process {p.pid}"):
+            p.join(timeout=60)
+        assert not p.is_alive()
+        assert p.exitcode == gipc_process.LOST_EXITCODE
+        os.kill(grandchild, 0)
 
 
 def test_children_never_joined_are_reaped_and_leave_no_descriptors(start_method: str) -> None:
