@@ -3,7 +3,8 @@
 Each name here stands for something a newer gevent or Python may change:
 the unpatched originals behind ``gevent.monkey`` (a child must be forked, and
 a pid reaped, by the real primitives), multiprocessing's set of started
-children, gevent's per-thread hub bookkeeping, and the raw C signal module.
+children and its launchers, gevent's per-thread hub bookkeeping, and the raw
+C signal module.
 When one of them moves, this module is the one to adapt; the oldest gevent
 gipc supports (the ``oldest`` test environment) exercises every name.
 """
@@ -53,6 +54,11 @@ def started_children() -> set[Any]:
     """
     children: set[Any] = multiprocessing.process._children  # type: ignore[attr-defined]
     return children
+
+
+def launch_as_multiprocessing(ctx: Any, process: Any) -> Any:
+    """Start the child of ``process`` with multiprocessing's launcher for ``ctx``; return its ``Popen``."""
+    return ctx.Process._Popen(process)
 
 
 def hub_class() -> Any:

@@ -67,7 +67,7 @@ class ChildStart:
 
     def launch(self, process: Any) -> Any:
         """Create the child of ``process`` (multiprocessing's ``_Popen``); return its ``Popen``."""
-        self.popen = self.ctx.Process._Popen(process)
+        self.popen = _compat.launch_as_multiprocessing(self.ctx, process)
         return self.popen
 
     def open_pidfd(self) -> int | None:
