@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +43,13 @@ def _fork_lingering_grandchild(release: gipc_transport.Reader, report: gipc_tran
         os.read(fd, 1)
         os._exit(0)
     report.put(pid)
+
+
+def _die_leaving_grandchild(release: gipc_transport.Reader, report: gipc_transport.Writer) -> None:
+    # Killed, the child writes no exit code; the grandchild keeps the
+    # child's end of the sentinel pipe open.
+    _fork_lingering_grandchild(release, report)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _children() -> set[int]:
@@ -129,6 +137,21 @@ def test_sentinel_held_open_by_a_grandchild_does_not_hang_join() -> None:
     # Closing the last writer lets the grandchild exit (init reaps it).
 
 
+def test_status_taken_while_a_grandchild_holds_the_sentinel_does_not_hang() -> None:
+    # The watcher may wait on a pidfd and leave the sentinel blocking; looking
+    # there for a reported code must not wait for the grandchild.
+    with gipc_transport.pipe() as (release_r, release_w), gipc_transport.pipe() as (r, w):
+        p = gipc_process.start_process(_die_leaving_grandchild, args=(release_r, w), start_method="fork")
+        grandchild = r.get(timeout=60)
+        pid, status = os.waitpid(p.pid, 0)
+        assert os.waitstatus_to_exitcode(status) == -signal.SIGKILL
+        with pytest.warns(gipc_process.StatusLostWarning, match=f"child process {p.pid}"):
+            p.join(timeout=60)
+        assert not p.is_alive()
+        assert p.exitcode == gipc_process.LOST_EXITCODE
+        os.kill(grandchild, 0)
+
+
 def test_children_never_joined_are_reaped_and_leave_no_descriptors(start_method: str) -> None:
     # The first start may launch multiprocessing's long-lived helpers
     # (forkserver, resource tracker), whose descriptors stay.
@@ -160,22 +183,22 @@ GEVENT_REAPS = """
 import json, os, signal, sys, time
 import gevent, gevent.subprocess
 import gipc_process
-from gipc_process import _watch
+from gipc_process import _compat
 
 def forever():
     time.sleep(60)
 
 if __name__ == "__main__":
     loop = gevent.get_hub().loop
-    report = {"before": _watch.gevent_reaps_children(loop)}
+    report = {"before": _compat.gevent_sigchld_installed(loop)}
     # gipc's own children install no SIGCHLD handling.
     p = gipc_process.start_process(forever, start_method="fork")
     p.terminate()
     p.join(30)
-    report["after_gipc_child"] = _watch.gevent_reaps_children(loop)
+    report["after_gipc_child"] = _compat.gevent_sigchld_installed(loop)
     # gevent's subprocess does: from here on gevent reaps every child.
     gevent.subprocess.run([sys.executable, "-c", "pass"], check=True)
-    report["after_gevent_subprocess"] = _watch.gevent_reaps_children(loop)
+    report["after_gevent_subprocess"] = _compat.gevent_sigchld_installed(loop)
     codes = []
     for method in ("fork", "spawn"):
         p = gipc_process.start_process(forever, start_method=method)
@@ -184,7 +207,7 @@ if __name__ == "__main__":
         p._watcher._io.stop()
         p.terminate()
         p.join(30)
-        codes.append([p.exitcode, p._popen.gipc_reaped.collected])
+        codes.append([p.exitcode, p._watcher.child.gevent_reaped.collected])
     report["codes"] = codes
     print(json.dumps(report))
 """

@@ -2,11 +2,12 @@
 
 from gipc_transport import GIPCError as GIPCError
 
+from ._api import set_public_module as _set_public_module
 from ._process import Process as Process
 from ._process import start_process as start_process
+from ._status import LOST_EXITCODE as LOST_EXITCODE
+from ._status import StatusLostWarning as StatusLostWarning
 from ._version import __version__ as __version__
-from ._watch import LOST_EXITCODE as LOST_EXITCODE
-from ._watch import StatusLostWarning as StatusLostWarning
 
 # Entry points first, then errors: the API reference follows this order.
 __all__ = (
@@ -18,6 +19,5 @@ __all__ = (
     "__version__",
 )
 
-for _obj in (Process, StatusLostWarning, start_process):
-    _obj.__module__ = __name__
-del _obj
+_set_public_module(__name__, Process, StatusLostWarning, start_process)
+del _set_public_module

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import sys
 from collections.abc import Iterable
 from typing import Any
 
-import gevent
-import gevent._hub_local as _hub_local
-import gevent.hub
-from gevent import monkey
 from gipc_transport import Handle, lowlevel
 
+from . import _compat
+
 # The OS thread's identity, even when threading is monkey-patched.
-_thread_ident = monkey.get_original("_thread", "get_ident")
-# The raw dispositions, from the C module: gevent's patched functions treat
-# SIGCHLD specially and would create a hub to do so, and signal's wrappers
-# turn each old handler into an enum member (raising and catching ValueError
-# for callables), which in a fresh child touches enough memory to triple the
-# cost of the reset.
-_c_signal: Any = importlib.import_module("_signal")
+_thread_ident = _compat.thread_ident
+# The raw dispositions (see _compat.c_signal for why).
+_c_signal = _compat.c_signal
 
 # Every catchable signal but SIGPIPE, whose inherited disposition is kept.
 signals_to_reset: list[int] = sorted(
@@ -79,7 +72,7 @@ class InheritedHub:
 
     def __init__(self, hub: Any) -> None:
         self._hub = hub
-        self._hub_class = _hub_local.get_hub_class()
+        self._hub_class = _compat.hub_class()
         self._parent_pid = os.getpid()
         self._forking_thread: int | None = None
         self._abandoned = False
@@ -116,11 +109,11 @@ class InheritedHub:
         hub they would have got.
         """
         self._forking_thread = _thread_ident()
-        _hub_local.set_default_hub_class(self._make_hub)
+        _compat.set_hub_class(self._make_hub)
 
     def uninstall(self) -> None:
         """Restore gevent's default hub class."""
-        _hub_local.set_default_hub_class(self._hub_class)
+        _compat.set_hub_class(self._hub_class)
 
     def abandon(self) -> None:
         """In the child: free the inherited loop, once, before the first hub is made.
@@ -134,7 +127,7 @@ class InheritedHub:
         # gevent records the main thread once, at import; after a fork from
         # another thread the forking thread (same ident in the child) is the
         # process's main thread, whichever thread makes the first hub.
-        gevent.hub.MAIN_THREAD_IDENT = self._forking_thread
+        _compat.set_main_thread(self._forking_thread)
         loop = getattr(self._hub, "loop", None)
         if loop is not None:
             try:

@@ -13,7 +13,6 @@ them and propagates: no child is left running.
 from __future__ import annotations
 
 import atexit
-import multiprocessing.process
 import os
 import sys
 import time
@@ -21,24 +20,29 @@ from typing import Any
 
 import gevent
 
+from . import _compat
+
 # Seconds an exit-time wait goes on silently before it is announced.
 NOTICE_AFTER = 1.0
 # Seconds a terminated child has to exit before it is killed.
 TERMINATE_GRACE = 1.0
 
-_registered = [False]
+# The class of the processes the exit waits for, once registered.
+_waits_for: list[type] = []
 
 
-def register() -> None:
+def register(kind: type) -> None:
     """Register :func:`wait_for_children` with :mod:`atexit`, once per interpreter.
 
+    The exit waits for the started instances of ``kind`` (gipc's
+    ``Process``; other code's multiprocessing children are theirs to join).
     multiprocessing's own exit hook is registered when ``multiprocessing.util``
     is imported, before this one, so this one runs first (hooks run last
     registered first).
     """
-    if _registered[0]:
+    if _waits_for:
         return
-    _registered[0] = True
+    _waits_for.append(kind)
     import multiprocessing.util  # noqa: F401 - its exit hook must be registered first
 
     atexit.register(wait_for_children)
@@ -54,14 +58,12 @@ def notice(what: str) -> None:
 
 
 def _ours() -> list[Any]:
-    from ._process import Process
-
+    if not _waits_for:
+        return []
+    kind = _waits_for[0]
     pid = os.getpid()
-    children: set[Any] = multiprocessing.process._children  # type: ignore[attr-defined]
-    return [
-        p for p in list(children)
-        if isinstance(p, Process) and p._popen is not None and p._parent_pid == pid and _alive(p)
-    ]
+    ours: list[Any] = [p for p in list(_compat.started_children()) if isinstance(p, kind)]
+    return [p for p in ours if p._popen is not None and p._parent_pid == pid and _alive(p)]
 
 
 def _describe(children: list[Any]) -> str:

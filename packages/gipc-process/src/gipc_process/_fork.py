@@ -22,16 +22,12 @@ from multiprocessing import popen_fork, util
 from typing import Any, NoReturn
 
 import gevent
-from gevent import monkey
+from gipc_transport import Handle
 
-from . import _child, _forker, _status
+from . import _child, _compat, _forker, _status
 
-# The real primitives, also when gevent.monkey has patched them: the fork
-# must happen in a real OS thread, and gevent's fork would watch the child
-# with a SIGCHLD handler that reaps every child of the process.
-_os_fork: Callable[[], int] = monkey.get_original("os", "fork")
-_os_close = monkey.get_original("os", "close")
-_allocate_lock = monkey.get_original("_thread", "allocate_lock")
+_os_fork = _compat.os_fork
+_os_close = _compat.os_close
 
 
 def _fork_quietly() -> int:
@@ -94,15 +90,20 @@ def fork_from_thread(in_child: Callable[[], NoReturn], inherited: _child.Inherit
 
 
 class Popen(popen_fork.Popen):
-    """multiprocessing's fork launcher, forking from gipc's own thread with a clean child."""
+    """multiprocessing's fork launcher, forking from gipc's own thread with a clean child.
+
+    :param process_obj: the process to run in the child.
+    :param keep: the gipc handles handed to the child; it closes every other.
+    :param reaping: the start record's lock, held while the status is collected.
+    """
 
     method = "fork"
 
-    def __init__(self, process_obj: Any) -> None:
-        # Held while this child's status is collected: multiprocessing polls
-        # every started process from start() in any thread, and a waitpid()
-        # of ours racing it would find the status gone.
-        self.reaping = _allocate_lock()
+    def __init__(self, process_obj: Any, keep: list[Handle], reaping: Any) -> None:
+        self._keep = keep
+        # multiprocessing polls every started process from start() in any
+        # thread; a waitpid() of gipc's racing it would find the status gone.
+        self.reaping = reaping
         super().__init__(process_obj)
 
     def poll(self, flag: int = os.WNOHANG) -> int | None:
@@ -114,7 +115,7 @@ class Popen(popen_fork.Popen):
         parent_r, child_w = os.pipe()
         child_r, parent_w = os.pipe()
         inherited = _child.InheritedHub(gevent.get_hub())
-        keep = process_obj._gipc_handles()
+        keep = self._keep
 
         def in_child() -> NoReturn:
             code = 1

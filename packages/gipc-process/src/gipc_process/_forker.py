@@ -37,14 +37,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gevent import monkey
+from . import _compat
 
 # Real OS threads, locks and sleeps, also when gevent.monkey has patched them.
-_start_new_thread = monkey.get_original("_thread", "start_new_thread")
-_allocate_lock = monkey.get_original("_thread", "allocate_lock")
-_get_ident = monkey.get_original("_thread", "get_ident")
-_get_native_id = monkey.get_original("_thread", "get_native_id")
-_sleep = monkey.get_original("time", "sleep")
+_start_new_thread = _compat.start_new_thread
+_allocate_lock = _compat.allocate_lock
+_get_ident = _compat.thread_ident
+_get_native_id = _compat.thread_native_id
+_sleep = _compat.sleep
 _monotonic = time.monotonic
 _sched_yield: Callable[[], None] | None = getattr(os, "sched_yield", None)
 
@@ -253,6 +253,6 @@ def fork_in_thread(fork: Callable[[], int]) -> int:
 def _kill_and_reap(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
-        monkey.get_original("os", "waitpid")(pid, 0)
+        _compat.os_waitpid(pid, 0)
     except OSError:
         pass

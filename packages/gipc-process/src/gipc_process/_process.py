@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import copyreg
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.process
 import os
-import sys
 import warnings
 from collections.abc import Callable, Mapping
-from multiprocessing import util
 from typing import Any, SupportsIndex
 
 from gipc_transport import GIPCError, Handle, lowlevel
 
-from . import _child, _exit, _fork, _status, _watch
+from . import _api, _child, _compat, _exit, _start, _status, _watch
 
 StartMethod = str | multiprocessing.context.BaseContext
 
@@ -25,11 +22,7 @@ def _resolve(start_method: StartMethod | None) -> multiprocessing.context.BaseCo
         return None
     if isinstance(start_method, multiprocessing.context.BaseContext):
         return start_method
-    if not isinstance(start_method, str):
-        raise TypeError(
-            "start_method must be a start method name or a multiprocessing context, "
-            f"not {type(start_method).__name__}"
-        )
+    _api.check_type("start_method", start_method, str, "a start method name or a multiprocessing context")
     try:
         return multiprocessing.get_context(start_method)
     except ValueError:
@@ -73,6 +66,16 @@ class Process(multiprocessing.process.BaseProcess):
     # Read by multiprocessing's bootstrap in the child, which makes it the
     # child's default start method, as a context's Process class does.
     _start_method: str | None = None
+    # What a Process rebuilt in a spawn or forkserver child has unless
+    # __reduce_ex__ sent otherwise.
+    _gipc_ctx: multiprocessing.context.BaseContext | None = None
+    #: The handles handed to the child, found once per start.
+    _gipc_given: list[Handle] | None = None
+    #: In the child: where to report the exit code (a spawn child given handles).
+    _gipc_status: _status.StatusPipe | None = None
+    #: In the parent: the record of the start.
+    _gipc_start: _start.ChildStart | None = None
+    _gipc_started_for_caller = False
     _popen: Any
     _args: tuple[Any, ...]
     _kwargs: dict[str, Any]
@@ -93,58 +96,47 @@ class Process(multiprocessing.process.BaseProcess):
     ) -> None:
         if kwargs is None:
             kwargs = {}
-        if not isinstance(args, tuple):
-            raise TypeError(f"args must be a tuple, not {type(args).__name__}")
-        if not isinstance(kwargs, dict):
-            raise TypeError(f"kwargs must be a dict, not {type(kwargs).__name__}")
+        _api.check_type("args", args, tuple, "a tuple")
+        _api.check_type("kwargs", kwargs, dict, "a dict")
         ctx = _resolve(start_method)
         super().__init__(group, target, name, args, kwargs, daemon=daemon)
-        self._gipc_ctx = ctx
-        self._gipc_status: _status.StatusPipe | None = None
-        # Set by start_process(), which hands the caller a started process.
-        self._gipc_started_for_caller = False
         if ctx is not None:
+            self._gipc_ctx = ctx
             self._start_method = ctx.get_start_method()
 
     def _gipc_handles(self) -> list[Handle]:
-        # start() drops the arguments (as multiprocessing does): a started
-        # process has none left to hand over.
+        """The handles this process hands (or, in the child, was handed) to its child."""
+        given = self._gipc_given
+        if given is not None:
+            return given
+        # Never started: look in the arguments (start() drops them, as
+        # multiprocessing does).
         return lowlevel.find_handles(getattr(self, "_args", ()), getattr(self, "_kwargs", {}))
 
     @staticmethod
     def _Popen(process_obj: Process) -> Any:
-        ctx = process_obj._gipc_ctx or multiprocessing.get_context()
-        if ctx.get_start_method() == "fork":
-            return _fork.Popen(process_obj)
-        if ctx.get_start_method() != "spawn" or sys.platform == "win32" or not process_obj._gipc_handles():
-            return ctx.Process._Popen(process_obj)  # type: ignore[attr-defined]
-        r, w = os.pipe()
-        process_obj._gipc_status = _status.StatusPipe(w)
-        try:
-            popen = ctx.Process._Popen(process_obj)  # type: ignore[attr-defined]
-        except BaseException:
-            os.close(r)
-            raise
-        finally:
-            process_obj._gipc_status = None
-            os.close(w)
-        popen.gipc_status_fd = r
-        util.Finalize(popen, os.close, (r,))
-        return popen
+        start = process_obj._gipc_start
+        assert start is not None, "started through Process.start()"
+        return start.launch(process_obj)
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
-        # How the process travels to a spawn or forkserver child. Without
-        # handles there is nothing for gipc to do there: send a plain
-        # multiprocessing process, so that the child need not import gipc
-        # (and gevent) before it runs the target.
-        if self._gipc_status is None and not self._gipc_handles():
-            state = {k: v for k, v in vars(self).items() if not k.startswith("_gipc_")}
-            # The class attribute does not travel with vars(); multiprocessing's
-            # bootstrap reads it in the child.
+        # How the process travels to a spawn or forkserver child.
+        state = {k: v for k, v in vars(self).items() if not k.startswith("_gipc_")}
+        given = self._gipc_handles()
+        if not given:
+            # Nothing for gipc to do there: send a plain multiprocessing
+            # process, so that the child need not import gipc (and gevent)
+            # before it runs the target. The class attribute does not travel
+            # with vars(); multiprocessing's bootstrap reads it in the child.
             state["_start_method"] = self._start_method
-            rebuild = copyreg._reconstructor  # type: ignore[attr-defined]
-            return (rebuild, (multiprocessing.process.BaseProcess, object, None), state)
-        return super().__reduce_ex__(protocol)
+            return (_compat.reconstruct, (multiprocessing.process.BaseProcess, object, None), state)
+        # The list travels in the same pickle as the arguments: it holds the
+        # very handles the child finds there, and the child needs no search.
+        state["_gipc_given"] = given
+        start = self._gipc_start
+        if start is not None and start.status_pipe is not None:
+            state["_gipc_status"] = start.status_pipe
+        return (_compat.reconstruct, (type(self), object, None), state)
 
     def _bootstrap(self, parent_sentinel: int | None = None) -> int:
         code: int = super()._bootstrap(parent_sentinel)  # type: ignore[misc]
@@ -172,9 +164,13 @@ class Process(multiprocessing.process.BaseProcess):
             return
         if self._popen is not None:
             raise GIPCError(f"{self!r} was already started: a process can only be started once")
+        # The one search for handles of this start: the child, the pickle
+        # sent to it and the launcher all use this list.
+        given = self._gipc_given = lowlevel.find_handles(self._args, self._kwargs)
+        start = self._gipc_start = _start.start_for(self._gipc_ctx or multiprocessing.get_context(), given)
         started = False
         try:
-            with lowlevel.transferring(self._gipc_handles()) as transfer:
+            with lowlevel.transferring(given) as transfer:
                 super().start()
                 started = True
                 transfer.child_pid = self.pid
@@ -182,8 +178,8 @@ class Process(multiprocessing.process.BaseProcess):
             # A child that exists is watched, also if closing the parent's
             # copies of its handles failed.
             if started:
-                self._watcher = _watch.start_watching(self._popen, self)
-                _exit.register()
+                self._watcher = _watch.start_watching(start, self)
+                _exit.register(Process)
 
     def run(self) -> None:
         """Run the target in the child, then close the handles it was given."""
@@ -204,7 +200,7 @@ class Process(multiprocessing.process.BaseProcess):
         self._check_closed()  # type: ignore[attr-defined]
         self._check_parent("join")
         if self._watcher.exited.wait(timeout):
-            multiprocessing.process._children.discard(self)  # type: ignore[attr-defined]
+            _compat.started_children().discard(self)
 
     def _check_parent(self, action: str) -> None:
         if self._popen is None:
@@ -221,7 +217,7 @@ class Process(multiprocessing.process.BaseProcess):
         if self._watcher.exited.is_set():
             code: int | None = self._popen.returncode
             return code
-        code = self._popen.poll() if self._popen.method == "forkserver" else _watch.collect(self._popen)
+        code = self._watcher.child.collect()
         if code is not None:
             self._watcher.mark_exited()
         return code
@@ -266,6 +262,7 @@ class Process(multiprocessing.process.BaseProcess):
                 )
             self._popen.close()
             self._popen = None
+            self._watcher.child.close()
         super().close()
 
     def __repr__(self) -> str:

@@ -5,8 +5,10 @@ Other code in the parent can take it first: an ``os.waitpid(-1)`` loop, or
 libev's SIGCHLD handler, which reaps every child once gevent's child watchers
 are in use (gevent's ``subprocess`` under monkey-patching). So a child also
 writes the code its target ended with to a pipe just before it exits. The
-``fork`` launcher uses the sentinel pipe for that; a ``spawn`` child gets a
-pipe of its own. A ``forkserver`` child needs none: the forkserver reports.
+``fork`` launcher uses the sentinel pipe for that; a ``spawn`` child given
+handles gets a pipe of its own. A ``forkserver`` child needs none: the
+forkserver reports. Which applies is the start record's business (see
+``_start.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from multiprocessing import reduction
 from typing import Any
 
 STATUS = struct.Struct("<i")
+
+#: The exit code reported when another part of the program collected the
+#: child's exit status first (``os.waitpid``) and it cannot be recovered.
+LOST_EXITCODE = 255
+
+
+class StatusLostWarning(RuntimeWarning):
+    """Another part of the program collected a gipc child's exit status."""
 
 
 class StatusPipe:

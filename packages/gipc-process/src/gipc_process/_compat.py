@@ -1,0 +1,116 @@
+"""The private gevent and standard-library internals gipc_process relies on, in one place.
+
+Each name here stands for something a newer gevent or Python may change:
+the unpatched originals behind ``gevent.monkey`` (a child must be forked, and
+a pid reaped, by the real primitives), multiprocessing's set of started
+children and its launchers, gevent's per-thread hub bookkeeping, and the raw
+C signal module.
+When one of them moves, this module is the one to adapt; the oldest gevent
+gipc supports (the ``oldest`` test environment) exercises every name.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import importlib
+import multiprocessing.process
+from collections.abc import Callable
+from typing import Any
+
+import gevent._hub_local as _hub_local
+import gevent.hub
+from gevent import monkey
+
+# The real primitives, also when gevent.monkey has patched them: a fork must
+# happen in a real OS thread, gevent's fork would watch the child with a
+# SIGCHLD handler that reaps every child of the process, and gevent's
+# waitpid only knows children gevent forked itself.
+os_fork: Callable[[], int] = monkey.get_original("os", "fork")
+os_close: Callable[[int], None] = monkey.get_original("os", "close")
+os_waitpid: Callable[[int, int], tuple[int, int]] = monkey.get_original("os", "waitpid")
+select_poll: Callable[[], Any] = monkey.get_original("select", "poll")
+start_new_thread: Callable[..., int] = monkey.get_original("_thread", "start_new_thread")
+allocate_lock: Callable[[], Any] = monkey.get_original("_thread", "allocate_lock")
+thread_ident: Callable[[], int] = monkey.get_original("_thread", "get_ident")
+thread_native_id: Callable[[], int] = monkey.get_original("_thread", "get_native_id")
+sleep: Callable[[float], None] = monkey.get_original("time", "sleep")
+
+# The raw signal dispositions, from the C module: gevent's patched functions
+# treat SIGCHLD specially and would create a hub to do so, and signal's
+# wrappers turn each old handler into an enum member (raising and catching
+# ValueError for callables), which in a fresh child touches enough memory to
+# triple the cost of a reset.
+c_signal: Any = importlib.import_module("_signal")
+
+#: ``object.__reduce_ex__``'s way of rebuilding an instance of a class
+#: without calling its ``__init__``: ``reconstruct(cls, object, None)``.
+reconstruct: Callable[..., Any] = copyreg._reconstructor  # type: ignore[attr-defined]
+
+
+def started_children() -> set[Any]:
+    """multiprocessing's set of the processes started here and not yet joined.
+
+    Read at each call: a child's bootstrap replaces the set.
+    """
+    children: set[Any] = multiprocessing.process._children  # type: ignore[attr-defined]
+    return children
+
+
+def launch_as_multiprocessing(ctx: Any, process: Any) -> Any:
+    """Start the child of ``process`` with multiprocessing's launcher for ``ctx``; return its ``Popen``."""
+    return ctx.Process._Popen(process)
+
+
+def hub_class() -> Any:
+    """The class gevent makes a thread's first hub from."""
+    return _hub_local.get_hub_class()
+
+
+def set_hub_class(make_hub: Any) -> None:
+    """Make a thread's first hub from ``make_hub`` from now on."""
+    _hub_local.set_default_hub_class(make_hub)
+
+
+def set_main_thread(ident: int | None) -> None:
+    """Tell gevent which thread is the main one (it records that once, at import)."""
+    gevent.hub.MAIN_THREAD_IDENT = ident
+
+
+def gevent_sigchld_installed(loop: Any) -> bool:
+    """Whether gevent's SIGCHLD handling (which reaps every child) is installed for ``loop``.
+
+    gevent installs it with the first child watcher, on the default loop only.
+    """
+    try:
+        # libuv: gevent's own signal watcher.
+        return bool(loop._sigchld_watcher)
+    except AttributeError:
+        pass
+    # libev keeps the state in C. Its handler is native: Python's signal
+    # module still reports the default disposition while it is installed.
+    import signal
+
+    if signal.getsignal(signal.SIGCHLD) not in (signal.SIG_DFL, None):
+        return False
+    return _native_handler(signal.SIGCHLD)
+
+
+_sigaction: Any = None
+
+
+def _native_handler(signum: int) -> bool:
+    global _sigaction
+    try:
+        import ctypes
+
+        if _sigaction is None:
+            _sigaction = ctypes.CDLL(None, use_errno=True).sigaction
+        # struct sigaction starts with the handler on Linux, the BSDs and
+        # macOS; the buffer is larger than the struct on each of them.
+        buf = ctypes.create_string_buffer(512)
+        if _sigaction(signum, None, buf) != 0:
+            return False
+        handler = ctypes.c_void_p.from_buffer(buf).value or 0
+    except (ImportError, OSError, AttributeError):
+        return False
+    return handler not in (0, 1)  # SIG_DFL, SIG_IGN
