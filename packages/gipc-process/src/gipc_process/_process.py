@@ -15,7 +15,7 @@ from typing import Any, SupportsIndex
 
 from gipc_transport import GIPCError, Handle, lowlevel
 
-from . import _child, _exit, _fork, _status, _watch
+from . import _child, _exit, _fork, _forkserver, _status, _watch
 
 StartMethod = str | multiprocessing.context.BaseContext
 
@@ -116,6 +116,9 @@ class Process(multiprocessing.process.BaseProcess):
         ctx = process_obj._gipc_ctx or multiprocessing.get_context()
         if ctx.get_start_method() == "fork":
             return _fork.Popen(process_obj)
+        if ctx.get_start_method() == "forkserver":
+            with _forkserver.starting():
+                return ctx.Process._Popen(process_obj)  # type: ignore[attr-defined]
         if ctx.get_start_method() != "spawn" or sys.platform == "win32" or not process_obj._gipc_handles():
             return ctx.Process._Popen(process_obj)  # type: ignore[attr-defined]
         r, w = os.pipe()
