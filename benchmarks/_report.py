@@ -192,12 +192,26 @@ def memory_table(cases: list[Case]) -> str:
     return "\n".join([title, *_columns(rows, frozenset({1, 2}))])
 
 
+def shown_ratio(ratio: float, goal: float, at_most: bool) -> str:
+    """The ratio with 3 significant digits, or as many more as it takes for the
+    printed figure to give the verdict the exact one gives (0.9996 against a goal
+    of 1 prints as 0.9996, not as 1 beside "NOT met")."""
+    met = ratio <= goal if at_most else ratio >= goal
+    for digits in range(3, 10):
+        text = f"{ratio:.{digits}g}"
+        shown = float(text)
+        if (shown <= goal if at_most else shown >= goal) == met:
+            return text
+    return repr(ratio)
+
+
 def goals_table(found: list[dict[str, Any]]) -> str:
     """Each goal checked in this run: what it is, where, the measured ratio and the verdict."""
     rows = [["goal", "case", "competitor", "against", "ratio", "target", "verdict"]]
     for g in found:
+        shown = shown_ratio(g["ratio"], g["goal"], g["at_most"])
         rows.append(
-            [g["name"], g["case"], g["competitor"], g["reference"], f"{g['ratio']:.3g}",
+            [g["name"], g["case"], g["competitor"], g["reference"], shown,
              f"{'<=' if g['at_most'] else '>='} {g['goal']:.3g}", "met" if g["met"] else "NOT met"]
         )  # fmt: skip
     title = "goals for gipc 2: ratio of medians in this run (memory: peak extra memory over payload size)"

@@ -243,3 +243,28 @@ def test_a_legacy_python_that_cannot_serve_stops_the_run(
     printed = capsys.readouterr()
     assert printed.out == "" and "[start]" not in printed.err
     assert str(missing) in printed.err and "--no-legacy" in printed.err
+
+
+@pytest.mark.parametrize(
+    ("ratio", "goal", "at_most", "shown", "verdict"),
+    [
+        (0.9996, 1.0, False, "0.9996", "NOT met"),  # .3g would print 1 beside NOT met
+        (1.0004, 1.0, False, "1", "met"),
+        (0.95, 1.0, False, "0.95", "NOT met"),
+        (1.1004, 1.1, True, "1.1004", "NOT met"),  # an at-most goal, just over
+        (1.0123, 1.1, True, "1.01", "met"),
+    ],
+)
+def test_goal_ratio_is_printed_with_the_digits_its_verdict_needs(
+    ratio: float, goal: float, at_most: bool, shown: str, verdict: str
+) -> None:
+    from benchmarks._report import goals_table
+
+    found = {"name": "g", "case": "c", "competitor": "gipc", "reference": "r",
+             "ratio": ratio, "goal": goal, "at_most": at_most,
+             "met": ratio <= goal if at_most else ratio >= goal}  # fmt: skip
+    row = goals_table([found]).splitlines()[-1].split()
+    assert row[-1 - (verdict == "NOT met")] == verdict.split()[0]
+    assert row[4] == shown
+    # What is printed gives the printed verdict.
+    assert (float(shown) <= goal if at_most else float(shown) >= goal) == (verdict == "met")
