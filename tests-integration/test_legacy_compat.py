@@ -22,7 +22,7 @@ skew below 30 ms, a child that exits within 1 s) are kept as they are: each
 is what a 1.8.0 program may rely on, and each says so where it stands.
 
 Deliberate departures from 1.8.0's expectations, each listed with its reason
-in ``docs/migration.rst`` (section "1.8.0's test suite"):
+in ``docs/migration.rst`` (section "1.8.0's own test suite"):
 
 - ``TestIPC.test_handler_in_nonregistered_process``: a plain
   ``multiprocessing`` child's exit code is its real one, not ``None``; and
