@@ -1,12 +1,13 @@
 """What a program waits for at exit: announced on stderr; another Ctrl-C ends it cleanly.
 
 Each test runs a program in a fresh interpreter, interrupts it with SIGINT as
-Ctrl-C would, and checks what it printed, how it exited and that none of its
-children is left running.
+Ctrl-C would (or lets it end), and checks what it printed, how it exited and
+that none of its children is left running.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -209,3 +210,53 @@ def test_a_short_exit_wait_is_silent_and_waits_for_the_children(tmp_path: Path) 
     assert err == ""
     # The children ran to the end: the exit waited for them, as multiprocessing does.
     assert len(list(tmp_path.glob("*.done"))) == 2
+
+
+DAEMON_STREAM_PROGRAM = """
+import os
+import sys
+import time
+from pathlib import Path
+
+import gevent
+
+import gipc
+
+
+def stream(w, folder):
+    (Path(folder) / f"{os.getpid()}.pid").write_text(str(os.getpid()))
+    while True:
+        w.put("x" * 100)
+        time.sleep(0.001)
+
+
+def read(r):
+    while True:
+        r.get()
+
+
+if __name__ == "__main__":
+    r, w = gipc.pipe()
+    child = gipc.start_process(stream, args=(w, sys.argv[1]), daemon=True)
+    reader = gevent.spawn(read, r)
+    gevent.sleep(0.2)
+    print("exiting", flush=True)
+"""
+
+
+@pytest.mark.parametrize("loop", ["libev-cext", "libev-cffi", "libuv"])
+def test_daemon_children_end_at_exit_without_waking_the_programs_greenlets(tmp_path: Path, loop: str) -> None:
+    # gipc 1.8.0 printed nothing here. Ending the daemon child closes the
+    # pipe a greenlet reads from; the exit must not run that greenlet again.
+    script = tmp_path / "prog.py"
+    script.write_text(DAEMON_STREAM_PROGRAM)
+    env = {**os.environ, "GEVENT_LOOP": loop}
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "exiting\n"
+    assert out.stderr == ""
+    children = [int(p.read_text()) for p in tmp_path.glob("*.pid")]
+    assert len(children) == 1
+    assert _gone(children), f"daemon child {children} outlived the program"

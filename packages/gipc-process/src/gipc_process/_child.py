@@ -59,7 +59,9 @@ class InheritedHub:
     unreachable. What remains, before the child's first hub, is telling
     gevent that the forking thread is the main one now, and freeing the
     inherited default event loop so that the new hub gets a fresh default
-    loop (child and signal watchers need it).
+    loop (child and signal watchers need it). A libuv loop cannot be freed
+    in the child, only cut off: the new hub gets a new loop that gevent
+    treats as the default one (see ``_compat.cut_off_libuv_loop``).
 
     :meth:`install` runs in the forking thread before the fork, so that the
     child's first hub, whether an ``os.register_at_fork`` hook inside
@@ -79,18 +81,23 @@ class InheritedHub:
         #: A hub that a fork hook created in the parent's forking thread.
         self.stray: Any = None
 
-    def _make_hub(self) -> Any:
+    def _make_hub(self, *args: Any) -> Any:
+        # gevent caches a thread's hub class on first use, so in a child that
+        # forks again, the class recorded for the grandchild may be this
+        # method of the child's own InheritedHub: arguments are passed on.
         if os.getpid() == self._parent_pid:
             # In the parent while the fork is under way: a fork hook yielding
             # in the forking thread (its hub is freed after the fork), or
             # another thread's first hub, made as it would have been.
-            hub = self._hub_class()
+            hub = self._hub_class(*args)
             if _thread_ident() == self._forking_thread:
                 self.stray = hub
             return hub
-        self.abandon()
+        fresh_loop = self.abandon()
+        if fresh_loop is not None:
+            args = (fresh_loop,)
         sigchld = _c_signal.getsignal(signal.SIGCHLD)
-        hub = self._hub_class()
+        hub = self._hub_class(*args)
         # Recreating libev's default loop installs its SIGCHLD handler, which
         # reaps every child with waitpid(-1); gevent removes it only the
         # first time. Give the disposition back: the child's own children
@@ -115,32 +122,37 @@ class InheritedHub:
         """Restore gevent's default hub class."""
         _compat.set_hub_class(self._hub_class)
 
-    def abandon(self) -> None:
+    def abandon(self) -> Any:
         """In the child: free the inherited loop, once, before the first hub is made.
 
         The child's first hub is still made by :meth:`_make_hub`, which
-        restores gevent's default hub class afterwards.
+        restores gevent's default hub class afterwards. Returns the loop that
+        hub must use, or None for a fresh default loop (see below).
         """
         if self._abandoned:
-            return
+            return None
         self._abandoned = True
         # gevent records the main thread once, at import; after a fork from
         # another thread the forking thread (same ident in the child) is the
         # process's main thread, whichever thread makes the first hub.
         _compat.set_main_thread(self._forking_thread)
         loop = getattr(self._hub, "loop", None)
-        if loop is not None:
+        if loop is None:
+            return None
+        if _compat.is_libuv_loop(loop):
+            # libuv's default loop cannot be closed here (see
+            # _compat.cut_off_libuv_loop), so it stays libuv's default: the
+            # child's hub gets a new loop that gevent treats as the default.
             try:
-                if type(loop).__module__.startswith("gevent.libuv"):
-                    # libuv's epoll instance (and eventfd) is shared with the
-                    # parent until uv_loop_fork() replaces it: closing the
-                    # loop's handles without that would unregister the
-                    # parent's descriptors from the parent's epoll, so the
-                    # parent would never learn of a sibling's exit.
-                    loop.reinit()
-                loop.destroy()
+                _compat.cut_off_libuv_loop(loop)
             except Exception:  # noqa: BLE001 - a half-dead inherited loop is still abandoned
                 pass
+            return _compat.fresh_default_libuv_loop(loop)
+        try:
+            loop.destroy()
+        except Exception:  # noqa: BLE001 - a half-dead inherited loop is still abandoned
+            pass
+        return None
 
 
 def after_fork(keep: Iterable[Handle]) -> None:

@@ -76,6 +76,67 @@ def set_main_thread(ident: int | None) -> None:
     gevent.hub.MAIN_THREAD_IDENT = ident
 
 
+def is_libuv_loop(loop: Any) -> bool:
+    """Whether ``loop`` is one of gevent's libuv loops."""
+    return type(loop).__module__.startswith("gevent.libuv")
+
+
+# Inherited libuv loops cut off in this (child) process: their handles'
+# memory stays valid, because no code may ever free or walk it again.
+_cut_off_loops: list[Any] = []
+
+
+def cut_off_libuv_loop(loop: Any) -> None:
+    """In a fork child: make an inherited libuv loop inert without running or closing it.
+
+    The loop was copied while its hub greenlet was suspended inside one of
+    the loop's callbacks (gevent runs its callbacks and switches greenlets
+    from libuv's prepare and check callbacks). libuv runs those from a list
+    whose head lives on that C stack, which greenlet has since handed to
+    another greenlet: closing the loop's handles would unlink handles from
+    that stale head and write into the child's live stack, and running the
+    loop to let them close could spin forever. So the loop is neither run
+    nor closed: ``uv_loop_fork()`` gives it descriptors of its own (its
+    epoll instance, wake-up descriptor and signal pipe were the parent's),
+    and its signal handles leave libuv's process-wide table of signal
+    handles, so the child's own loop can take the signals over. gevent then
+    sees the loop as destroyed.
+    """
+    from gevent.libuv import _corecffi  # type: ignore[import-not-found,unused-ignore]
+
+    ffi, lib = _corecffi.ffi, _corecffi.lib
+    ptr = loop._ptr
+    if not ptr:
+        return
+    _cut_off_loops.append(loop)
+    lib.uv_loop_fork(ptr)
+    signal_handles: list[Any] = []
+
+    def collect(handle: Any, _arg: Any) -> None:
+        if handle.type == lib.UV_SIGNAL and not lib.uv_is_closing(handle):
+            signal_handles.append(handle)
+
+    # uv_walk only relinks the loop's list of all handles, which no suspended
+    # callback holds.
+    callback = ffi.callback("void(*)(uv_handle_t*,void*)", collect)
+    lib.uv_walk(ptr, callback, ffi.NULL)
+    for handle in signal_handles:
+        lib.uv_signal_stop(ffi.cast("uv_signal_t*", handle))
+    loop._ptr = None  # gevent's destroy() and ``default`` see a destroyed loop
+
+
+def fresh_default_libuv_loop(like: Any) -> Any:
+    """A new libuv loop of the class of ``like`` that gevent treats as the default loop.
+
+    libuv's own default loop is the inherited one (it is never closed, see
+    :func:`cut_off_libuv_loop`); gevent needs the main thread's loop to be
+    the default one for child watchers and SIGCHLD.
+    """
+    loop = type(like)(default=False)
+    loop._default = True
+    return loop
+
+
 def gevent_sigchld_installed(loop: Any) -> bool:
     """Whether gevent's SIGCHLD handling (which reaps every child) is installed for ``loop``.
 

@@ -8,6 +8,13 @@ itself, and once the wait has lasted :data:`NOTICE_AFTER` seconds it says on
 stderr what it waits for. An interrupt (another Ctrl-C) during the wait
 terminates those children, kills the ones that do not exit promptly, reaps
 them and propagates: no child is left running.
+
+Daemon children are ended here too, before multiprocessing's hook would
+terminate and join them: with SIGTERM, as multiprocessing does, but waited
+for without the event loop. A cooperative join at this point would run the
+program's greenlets after the program has ended, and a greenlet reading from
+a daemon child would then fail on the pipe that the termination closed and
+print its traceback (gipc 1.8.0 printed nothing).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from . import _compat
 NOTICE_AFTER = 1.0
 # Seconds a terminated child has to exit before it is killed.
 TERMINATE_GRACE = 1.0
+# How often the exit looks whether terminated daemon children are gone.
+_POLL_SECONDS = 0.002
 
 # The class of the processes the exit waits for, once registered.
 _waits_for: list[type] = []
@@ -66,13 +75,22 @@ def _ours() -> list[Any]:
     return [p for p in ours if p._popen is not None and p._parent_pid == pid and _alive(p)]
 
 
-def _describe(children: list[Any]) -> str:
-    pids = ", ".join(str(p.pid) for p in children)
-    return f"{len(children)} non-daemon child process{'es' if len(children) > 1 else ''} to exit (pid {pids})"
+def _describe(children: list[Any], kind: str = "non-daemon ") -> str:
+    left = [p for p in children if _alive(p)]
+    pids = ", ".join(str(p.pid) for p in left)
+    return f"{len(left)} {kind}child process{'es' if len(left) > 1 else ''} to exit (pid {pids})"
 
 
 def wait_for_children() -> None:
-    """Join this process's live non-daemon gipc children; announce a long wait; end them on interrupt."""
+    """Join this process's live non-daemon gipc children, then end the daemon ones.
+
+    A long wait is announced; an interrupt ends every child.
+    """
+    _wait_for_non_daemons()
+    _end_daemons()
+
+
+def _wait_for_non_daemons() -> None:
     children = [p for p in _ours() if not p.daemon]
     if not children:
         return
@@ -90,6 +108,39 @@ def wait_for_children() -> None:
     except BaseException:
         end_children()
         raise
+
+
+def _end_daemons() -> None:
+    # Without the event loop: no greenlet of the program runs again (see above).
+    children = [p for p in _ours() if p.daemon]
+    if not children:
+        return
+    try:
+        for p in children:
+            if _alive(p):
+                p.terminate()
+        if not _wait_blocking(children, NOTICE_AFTER):
+            notice(_describe(children, "daemon "))
+            _wait_blocking(children, None)
+    except BaseException:
+        for p in children:
+            if _alive(p):
+                p.kill()
+        _wait_blocking(children, None)
+        raise
+    started = _compat.started_children()
+    for p in children:
+        started.discard(p)
+
+
+def _wait_blocking(children: list[Any], timeout: float | None) -> bool:
+    """Wait until none of ``children`` is alive, or ``timeout`` seconds pass, without the hub."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while any(_alive(p) for p in children):
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        _compat.sleep(_POLL_SECONDS)
+    return True
 
 
 def end_children() -> None:
