@@ -114,3 +114,22 @@ def _native_handler(signum: int) -> bool:
     except (ImportError, OSError, AttributeError):
         return False
     return handler not in (0, 1)  # SIG_DFL, SIG_IGN
+
+
+def win_create_event() -> int:
+    """A new auto-reset Windows event object, not signalled (Windows only).
+
+    From asyncio's ``_overlapped`` module, which has it on every supported
+    Python (``_winapi.CreateEventW`` arrived only in 3.12).
+    """
+    import _overlapped  # type: ignore[import-not-found,unused-ignore]
+
+    handle: int = _overlapped.CreateEvent(None, False, False, None)
+    return handle
+
+
+def win_set_event(handle: int) -> None:
+    """Signal a Windows event object made by :func:`win_create_event` (Windows only)."""
+    import _overlapped  # type: ignore[import-not-found,unused-ignore]
+
+    _overlapped.SetEvent(handle)
