@@ -22,7 +22,12 @@ from typing import Any, ClassVar
 
 from gipc_transport import Handle
 
-from . import _compat, _fork, _reaped, _status
+from . import _compat, _reaped, _status
+
+if sys.platform != "win32":
+    # multiprocessing's fork launcher, which _fork builds on, does not
+    # import on Windows (and fork is not there to use).
+    from . import _fork
 
 
 class ChildStart:

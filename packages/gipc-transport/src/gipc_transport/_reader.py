@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import select
 from collections.abc import Iterator
-from os import readv as _readv
 from pickle import loads as _loads
 from time import monotonic as _clock
 from typing import Any
@@ -17,7 +15,6 @@ from . import _wire
 from ._checks import check_number
 from ._codecs import Decoder, decode_pickle5, resolve_decoder
 from ._compat import LOOP_CALLBACKS as _LOOP_CALLBACKS
-from ._compat import original_poll as _select_poll
 from ._deadline import start_deadline, wait_watcher
 from ._errors import GIPCClosed, GIPCError
 from ._framing import FrameReader
@@ -25,6 +22,8 @@ from ._handles import FAIR_BYTES as _FAIR_BYTES
 from ._handles import FAIR_MIN as _FAIR_MIN
 from ._handles import PID as _PID
 from ._handles import READ
+from ._pipes import readable_now as _readable_now
+from ._pipes import readv as _readv
 
 _HEADER_SIZE = _wire.HEADER_SIZE
 _SMALL = _wire.SMALL
@@ -373,11 +372,3 @@ def set_read_spin(seconds: float) -> float:
     READ_SPIN[0] = float(seconds)
     return old
 
-
-def _readable_now(fd: int) -> bool:
-    """Whether ``fd`` has data or EOF to read right now (``False`` where that cannot be told)."""
-    if _select_poll is None:
-        return False
-    poller = _select_poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
