@@ -141,6 +141,7 @@ def test_dropped_handles_release_their_descriptors() -> None:
     assert lowlevel.live_handles() == []
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX's; Windows has spawn only")
 def test_finalizer_in_a_forked_child_leaves_parent_descriptor_alone() -> None:
     with gipc_transport.pipe() as (r, w):
         pid = os.fork()
@@ -267,6 +268,7 @@ def test_a_closed_handle_does_not_warn() -> None:
     assert [c for c in caught if c.category is ResourceWarning] == []
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX's; Windows has spawn only")
 def test_a_forked_child_dropping_inherited_handles_does_not_warn() -> None:
     with gipc_transport.pipe() as (r, w):
         pid = os.fork()

@@ -8,6 +8,7 @@ child-side step (``lowlevel.adopt_in_child``), which is also needed after
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import struct
@@ -19,6 +20,9 @@ from gipc_transport import lowlevel
 
 WAIT = 30.0
 MiB = 1024 * 1024
+#: The start method of tests that need any child: fork where there is one
+#: (the quickest), spawn on Windows.
+ANY_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 def adopt(*objs: Any) -> None:

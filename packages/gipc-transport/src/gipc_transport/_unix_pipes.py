@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 import select
+from typing import Any
 
 from gevent.os import make_nonblocking
 
-from ._compat import original_poll
+from ._compat import dup_fd, original_poll
 
 #: ``readv(fd, buffers)``: read into ``buffers``; raises
 #: :exc:`BlockingIOError` when nothing is there, returns 0 at end of file.
@@ -46,3 +47,18 @@ def readable_now(fd: int) -> bool:
     poller = original_poll()
     poller.register(fd, select.POLLIN)
     return bool(poller.poll(0))
+
+
+def reduce_fd(fd: int, popen: Any) -> Any:
+    """Return what gives the child being started by ``popen`` its own copy of ``fd``.
+
+    multiprocessing's duplicate, passed by ``pass_fds`` (spawn) or
+    ``SCM_RIGHTS`` (forkserver).
+    """
+    return dup_fd(fd)
+
+
+def rebuild_fd(token: Any) -> int:
+    """In the child: the descriptor behind a token made by :func:`reduce_fd`."""
+    fd: int = token.detach()
+    return fd
