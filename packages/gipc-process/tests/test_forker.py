@@ -21,7 +21,9 @@ from gipc_process import _forker
 from _proc_accounting import children
 
 # Not the existence of /proc: under wine, Windows programs see the host's.
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the fork start method; counts threads in /proc"
+)
 
 
 def _report(w: gipc_transport.Writer, tag: int) -> None:

@@ -46,15 +46,15 @@ def test_terminate_and_kill_are_terminateprocess_reported_as_minus_sigterm(how: 
 def test_more_children_than_one_wait_thread_holds(monkeypatch: pytest.MonkeyPatch) -> None:
     from gipc_process import _windows
 
-    # Three children per thread instead of 63: the same code, at a size
-    # the suite can afford under wine.
-    monkeypatch.setattr(_windows, "HANDLES_PER_THREAD", 3)
+    # Two children per thread instead of 63: the same code, at a size the
+    # suite can afford under wine (three threads for five children).
+    monkeypatch.setattr(_windows, "HANDLES_PER_THREAD", 2)
     threads_before = len(_windows._threads)
-    procs = [gipc_process.start_process(_sleep_then_exit, args=(0.2 * (i % 3), i)) for i in range(7)]
+    procs = [gipc_process.start_process(_sleep_then_exit, args=(0.2 * (i % 3), i)) for i in range(5)]
     assert len(_windows._threads) >= threads_before + 2
     for p in reversed(procs):
         p.join(timeout=60)
-    assert [p.exitcode for p in procs] == list(range(7))
+    assert [p.exitcode for p in procs] == list(range(5))
 
 
 def test_closing_an_exited_child_leaves_the_next_children_watched() -> None:
