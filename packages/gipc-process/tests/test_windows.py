@@ -57,6 +57,22 @@ def test_more_children_than_one_wait_thread_holds(monkeypatch: pytest.MonkeyPatc
     assert [p.exitcode for p in procs] == list(range(5))
 
 
+def test_a_full_wait_thread_is_within_what_waitformultipleobjects_takes() -> None:
+    import _winapi
+
+    from gipc_process import _compat, _windows
+
+    # A full thread waits for its wake-up event and HANDLES_PER_THREAD
+    # children; events stand in for the children's process handles here
+    # (starting 62 children under wine takes a minute).
+    events = [_compat.win_create_event() for _ in range(_windows.HANDLES_PER_THREAD + 1)]
+    try:
+        assert _winapi.WaitForMultipleObjects(events, False, 0) == _winapi.WAIT_TIMEOUT
+    finally:
+        for event in events:
+            _winapi.CloseHandle(event)
+
+
 def test_closing_an_exited_child_leaves_the_next_children_watched() -> None:
     # The wait thread waits on a duplicate of the process handle: close()
     # closing the original (and reusing of its value) disturbs nothing.

@@ -5,7 +5,7 @@ gevent's loop there (libuv) watches sockets only, so the event loop cannot
 wait for a child. A process handle becomes signalled when the process ends
 and keeps its exit code for as long as it is open; nobody else can take it.
 So one OS thread of gipc's waits for the handles of all watched children at
-once (``WaitForMultipleObjects``, at most 63 handles and a wake-up event per
+once (``WaitForMultipleObjects``, at most 62 handles and a wake-up event per
 thread; more children get more threads), and tells the child's event loop
 through an async watcher, which also keeps that loop alive while the child
 is watched, as the sentinel's I/O watcher does on POSIX. The event loop is
@@ -24,9 +24,10 @@ import gevent.event
 from . import _compat
 from ._start import ChildStart
 
-# WaitForMultipleObjects takes at most 64 handles (MAXIMUM_WAIT_OBJECTS); one
-# of them is the thread's wake-up event.
-HANDLES_PER_THREAD = 63
+# WaitForMultipleObjects takes at most 64 handles (MAXIMUM_WAIT_OBJECTS),
+# CPython's binding 63 (it keeps one for its Ctrl-C event); one of them is
+# the thread's wake-up event.
+HANDLES_PER_THREAD = 62
 # If a notification arrives while the child is still running (it cannot, but
 # a failing wait thread wakes everyone), its handle is polled at this pace.
 _RECHECK = 0.1
@@ -87,9 +88,9 @@ class _WaitThread:
                 handles = list(self._waiting)
             try:
                 index = winapi.WaitForMultipleObjects([self._wake, *handles], False, winapi.INFINITE)
-            except OSError:
-                # Cannot happen with handles of our own; if it does, no child
-                # may be forgotten: wake every watcher, which then polls.
+            except Exception:  # noqa: BLE001 - whatever fails, no child may be forgotten
+                # Not expected with handles of our own; if it happens, every
+                # watcher is woken and polls its child from then on.
                 index = None
             if index is None:
                 signalled = handles
