@@ -12,6 +12,7 @@ import gevent
 import gevent.select
 import gipc_transport
 import pytest
+import transport_children as C
 from gipc_transport import GIPCClosed, lowlevel
 
 
@@ -218,7 +219,7 @@ def _fill(w: gipc_transport.Writer) -> None:
     # Straight on the descriptor, so that the writer itself keeps nothing pending.
     while True:
         try:
-            os.write(w.fileno(), b"x" * 65536)
+            C.raw_write(w.fileno(), b"x" * 65536)
         except BlockingIOError:
             return
 
@@ -228,7 +229,7 @@ def test_gevent_wait_on_a_writer_returns_it_once_the_pipe_has_room() -> None:
         assert gevent.wait([w], timeout=10) == [w], "an empty pipe has room"
         _fill(w)
         assert gevent.wait([w], timeout=0.05) == []
-        gevent.spawn_later(0.01, os.read, r.fileno(), 1 << 20)
+        gevent.spawn_later(0.01, C.raw_read, r.fileno(), 1 << 20)
         assert gevent.wait([w], timeout=10) == [w]
 
 
