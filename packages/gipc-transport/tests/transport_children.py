@@ -158,3 +158,34 @@ def echo_one(r: Any, w: Any, *_ignored: Any) -> None:
     w.put(r.get(timeout=WAIT))
     r.close()
     w.close()
+
+
+def reply_after(d: Any, delay: float) -> None:
+    """Receive one message, wait ``delay`` seconds, send it back."""
+    adopt(d)
+    msg = d.get(timeout=WAIT)
+    gevent.sleep(delay)
+    d.put(msg, timeout=WAIT)
+    d.close()
+
+
+def drain_after(r: Any, back: Any, delay: float) -> None:
+    """Wait ``delay`` seconds, then receive until EOF; report the bytes received."""
+    adopt(r, back)
+    gevent.sleep(delay)
+    total = 0
+    try:
+        while True:
+            total += len(r.get(timeout=WAIT))
+    except EOFError:
+        pass
+    back.put(total, timeout=WAIT)
+    r.close()
+    back.close()
+
+
+def send_one(w: Any, size: int) -> None:
+    """Send one message of ``size`` bytes (``payload(5, size)``)."""
+    adopt(w)
+    w.put(payload(5, size), timeout=10 * WAIT)
+    w.close()
