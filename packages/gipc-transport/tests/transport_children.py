@@ -31,7 +31,7 @@ ANY_METHOD = "fork" if "fork" in START_METHODS else "spawn"
 if sys.platform == "win32":
     import _socket
 
-    from gipc_transport._windows_pipes import socket_of
+    from gipc_transport._windows_pipes import _SOCKETS, socket_of
 
     def raw_write(fd: int, data: Any) -> int:
         n: int = socket_of(fd).send(data)
@@ -48,11 +48,19 @@ if sys.platform == "win32":
         """Close the OS socket behind the handle's back (the object still holds its number)."""
         _socket.close(fd)  # type: ignore[attr-defined,unused-ignore]
 
+    def open_descriptors() -> set[int]:
+        """The channel sockets open in this process (Windows has no /proc)."""
+        return set(_SOCKETS)
+
 else:
     raw_write = os.write
     raw_read = os.read
     set_blocking = os.set_blocking
     close_underneath = os.close
+
+    def open_descriptors() -> set[int]:
+        """The descriptors open in this process, from /proc."""
+        return {int(fd) for fd in os.listdir("/proc/self/fd")}
 
 
 def adopt(*objs: Any) -> None:
