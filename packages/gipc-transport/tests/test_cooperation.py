@@ -1,4 +1,4 @@
-"""Other greenlets run while one waits in get() or put() on a child's pipe; one very large message."""
+"""Greenlets run while one waits in get() or put() on a child's pipe; a very large message; grandchildren."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import multiprocessing
 
 import gevent
 import gipc_transport
+import pytest
 import transport_children as C
 from gipc_transport import lowlevel
 
@@ -88,3 +89,16 @@ def test_a_256_mib_message_from_a_child_arrives_whole() -> None:
         finish(p)
     assert len(got) == size
     assert got == C.payload(5, size)
+
+
+def test_a_handle_travels_on_to_a_grandchild() -> None:
+    r, w = gipc_transport.pipe(encoder=None, decoder=None)
+    with r:
+        p = start(C.via_grandchild, w)
+        assert r.get(timeout=WAIT) == C.payload(0, 10)
+        assert r.get(timeout=WAIT) == C.payload(1, 100_000)
+        finish(p)
+        # Every copy is closed (here after the start, in the child after
+        # its hand-over, in the grandchild by close()): the end of the stream.
+        with pytest.raises(EOFError):
+            r.get(timeout=WAIT)

@@ -197,3 +197,14 @@ def send_one(w: Any, size: int) -> None:
     adopt(w)
     w.put(payload(5, size), timeout=10 * WAIT)
     w.close()
+
+
+def via_grandchild(w: Any) -> None:
+    """Hand ``w`` on to a grandchild that sends ``payload(0, 10)`` and ``payload(1, 100_000)``."""
+    adopt(w)
+    p = multiprocessing.get_context(ANY_METHOD).Process(target=send_many, args=(w, [10, 100_000]))
+    with lowlevel.transferring([w]):
+        p.start()
+    p.join(WAIT)
+    if p.exitcode != 0:
+        raise SystemExit(f"the grandchild failed: exit code {p.exitcode}")
