@@ -121,6 +121,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--legacy", help="folder holding gipc 1.8.0's gipc/ package")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--case", choices=("all", "1B", "16MiB"), default="all", help="which message size")
     ap.add_argument("--legacy-worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.legacy_worker:
@@ -132,7 +133,8 @@ def main(argv: list[str]) -> int:
     if args.legacy:
         competitors["gipc 1.8.0"] = lambda count, size: _legacy_in_subprocess(args.legacy, count, size)
     print(f"Python {sys.version.split()[0]} on {sys.platform}; {args.reps} repetitions, medians")
-    for size, count in CASES:
+    cases = [c for c in CASES if args.case == "all" or (args.case == "1B") == (c[0] == 1)]
+    for size, count in cases:
         times: dict[str, list[float]] = {name: [] for name in competitors}
         for _ in range(args.reps):
             for name, run in competitors.items():

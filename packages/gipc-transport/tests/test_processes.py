@@ -251,7 +251,8 @@ def test_libuv_loop_roundtrip_with_child() -> None:
     # gevent's libuv loop is built on cffi, which gevent does not require.
     pytest.importorskip("_cffi_backend", reason="gevent's libuv loop needs cffi, not installed here")
     out = _run(
-        """
+        f"""
+        import sys; sys.path.append({os.path.dirname(C.__file__)!r})  # embedded Python ignores PYTHONPATH
         import multiprocessing, gevent, gipc_transport, transport_children as C
         from gipc_transport import lowlevel
         assert "libuv" in type(gevent.get_hub().loop).__module__

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 from pickle import loads as _loads
 from time import monotonic as _clock
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import gevent
 from gevent import get_hub
 
-from . import _wire
+from . import _compat, _wire
 from ._checks import check_number
 from ._codecs import Decoder, decode_pickle5, resolve_decoder
 from ._compat import LOOP_CALLBACKS as _LOOP_CALLBACKS
@@ -28,11 +29,14 @@ from ._pipes import readv as _readv
 _HEADER_SIZE = _wire.HEADER_SIZE
 _SMALL = _wire.SMALL
 _unpack_header = _wire.HEADER.unpack_from
-_yield_cpu = getattr(os, "sched_yield", None)
+_sched_yield = getattr(os, "sched_yield", None)
+# Where there is no sched_yield (Windows), a spin that was asked for
+# (set_read_spin) gives up the time slice with Sleep(0); the default is no spin.
+_yield_cpu = _sched_yield or partial(_compat.original_sleep, 0)
 
 # How long a get() that finds nothing to read polls before it sleeps in the
 # hub (seconds; 0: never). See Reader._spin_for_data().
-READ_SPIN = [50e-6 if _yield_cpu is not None else 0.0]
+READ_SPIN = [50e-6 if _sched_yield is not None else 0.0]
 # A spin that found nothing makes at most this many later waits skip it.
 _SPIN_BACKOFF_MAX = 64
 
@@ -216,7 +220,7 @@ class Reader(FrameReader):
                     self._spin_backoff = min(2 * self._spin_backoff or 1, _SPIN_BACKOFF_MAX)
                     self._spin_skip = self._spin_backoff
                     return False
-                _yield_cpu()  # type: ignore[misc]
+                _yield_cpu()
                 continue
             except OSError:
                 return True

@@ -32,13 +32,17 @@ _select = monkey.get_original("select", "select")
 
 #: How many segments :func:`writev` sends in one call (each is one ``send``).
 IOV_MAX = 1024
-# Socket buffers: large, so that a stream of small messages and large
-# messages need fewer calls (each costs a trip into the kernel, and under
-# wine into the wine server).
-_BUFFER = 1024 * 1024
+# Socket buffers: large enough that a stream of small messages and large
+# messages need few calls (each costs a trip into the kernel, and under wine
+# into the wine server), about as much as a Linux pipe of gipc holds.
+_BUFFER = 256 * 1024
 # Segments up to this total are joined and sent in one call.
 _JOIN = 256 * 1024
 _ABORT = struct.pack("hh", 1, 0)  # struct linger {u_short l_onoff; u_short l_linger;}
+
+# Winsock's errors for a number that is no (longer a) socket: EBADF to the
+# reader and writer, as on POSIX.
+_NOT_A_SOCKET = (10038, 10009)  # WSAENOTSOCK, WSAEBADF
 
 # The socket object behind each number handed out.
 _SOCKETS: dict[int, Any] = {}
@@ -122,6 +126,10 @@ def readv(fd: int, buffers: Sequence[Any]) -> int:
         # The writing end went away abruptly (its process ended): for the
         # reader, the end of the stream, as for a pipe.
         return 0
+    except OSError as exc:
+        if getattr(exc, "winerror", None) in _NOT_A_SOCKET:
+            raise OSError(errno.EBADF, f"{fd} was closed underneath") from None
+        raise
     return n
 
 
@@ -137,6 +145,10 @@ def write(fd: int, data: Any) -> int:
         raise OSError(errno.EBADF, f"{fd} is not an open gipc channel socket") from None
     except (ConnectionResetError, ConnectionAbortedError) as exc:
         raise BrokenPipeError(errno.EPIPE, f"the reading end was closed ({exc})") from None
+    except OSError as exc:
+        if getattr(exc, "winerror", None) in _NOT_A_SOCKET:
+            raise OSError(errno.EBADF, f"{fd} was closed underneath") from None
+        raise
     return n
 
 
