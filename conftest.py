@@ -77,6 +77,9 @@ def _hub() -> None:
 
 @pytest.fixture(autouse=True)
 def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    if sys.platform == "win32":
+        yield from _no_leaks_windows(request)
+        return
     if not sys.platform.startswith("linux"):
         yield
         return
@@ -117,6 +120,32 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
         problems.append(
             "file descriptors left open: " + ", ".join(f"{fd} -> {_fd_target(fd)}" for fd in sorted(fds))
         )
+    if problems:
+        pytest.fail(f"{request.node.nodeid} leaked:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+def _no_leaks_windows(request: pytest.FixtureRequest) -> Iterator[None]:
+    # No /proc: the handles gipc knows of, and the sockets behind its channels
+    # (every channel end is one; see gipc_transport._windows_pipes).
+    from gipc_transport import _windows_pipes
+
+    gc.collect()
+    handles_before = {id(h) for h in lowlevel.live_handles()}
+    sockets_before = set(_windows_pipes._SOCKETS)
+    yield
+    _settle(lambda: set(_windows_pipes._SOCKETS) - sockets_before)
+    problems = []
+    handles = [h for h in lowlevel.live_handles() if id(h) not in handles_before]
+    if handles:
+        problems.append(f"live gipc handles left open: {handles}")
+        for h in handles:
+            try:
+                h.close()
+            except Exception:  # noqa: BLE001 - cleaning up after a failed test
+                pass
+    sockets = set(_windows_pipes._SOCKETS) - sockets_before
+    if sockets:
+        problems.append(f"channel sockets left open: {sorted(sockets)}")
     if problems:
         pytest.fail(f"{request.node.nodeid} leaked:\n  " + "\n  ".join(problems), pytrace=False)
 

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="fork, forkserver, pidfds, SIGCHLD reaping per loop backend: POSIX only"
+)
+
 SCENARIO = textwrap.dedent(
     """
     import os, sys, json

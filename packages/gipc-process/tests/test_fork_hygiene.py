@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -17,6 +18,8 @@ import gipc_process
 import gipc_transport
 import pytest
 from gipc_transport import lowlevel
+
+_NO_FORK = pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork start method: POSIX only")
 
 # Registers an at-fork hook that yields to the hub *before* gipc is imported,
 # as observability libraries do, then runs greenlets of several kinds in the
@@ -87,6 +90,7 @@ HOOK_SCRIPT = textwrap.dedent(
 )
 
 
+@_NO_FORK
 def test_inherited_greenlets_never_run_in_the_child_even_if_a_fork_hook_yields(tmp_path: Path) -> None:
     script = tmp_path / "hook_isolation.py"
     script.write_text(HOOK_SCRIPT)
@@ -114,6 +118,7 @@ def _python_handler(signum: int, frame: object) -> None:
     pass
 
 
+@_NO_FORK
 def test_signal_handlers_are_reset_except_ignored_ones_and_sigpipe() -> None:
     saved = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGPIPE, signal.SIGTERM)}
     try:
@@ -140,6 +145,7 @@ def _report_live_handles(w: gipc_transport.Writer) -> None:
     w.put([repr(h) for h in lowlevel.live_handles()])
 
 
+@_NO_FORK
 def test_inherited_handles_the_child_was_not_given_are_closed() -> None:
     with gipc_transport.pipe() as (other_r, other_w), gipc_transport.pipe() as (r, w):
         given = repr(w)
@@ -175,6 +181,10 @@ def test_nested_handles_are_transferred_and_closed_in_the_parent(start_method: s
 
 
 def _children() -> set[int]:
+    if not sys.platform.startswith("linux"):
+        # No /proc/<tid>/children (under wine, /proc is the host's): the
+        # children multiprocessing knows, which every gipc child joins at its start.
+        return {p.pid for p in multiprocessing.active_children() if p.pid is not None}
     found: set[int] = set()
     for tid in os.listdir("/proc/self/task"):
         with open(f"/proc/self/task/{tid}/children") as f:
@@ -277,6 +287,7 @@ THREADS_SCRIPT = textwrap.dedent(
 )
 
 
+@_NO_FORK
 def test_our_fork_thread_alone_causes_no_threads_warning(run_script: Callable[[str], Any]) -> None:
     # In a fresh interpreter: pytest-timeout's thread method adds a thread here.
     counts = run_script(THREADS_SCRIPT)

@@ -9,12 +9,14 @@ for fork servers): its collections see only the objects it made itself.
 from __future__ import annotations
 
 import gc
-import resource
 from collections.abc import Iterator
 
 import gipc_process
 import gipc_transport
 import pytest
+
+# Counts page faults of fork children (the resource module is POSIX-only).
+resource = pytest.importorskip("resource", reason="fork children and getrusage(): POSIX only")
 
 WAIT = 30.0
 

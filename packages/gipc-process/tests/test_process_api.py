@@ -68,7 +68,12 @@ def test_daemon_flag_is_passed_on() -> None:
     assert p.exitcode == 0
 
 
-@pytest.mark.parametrize("how, signum", [("terminate", signal.SIGTERM), ("kill", signal.SIGKILL)])
+# On Windows, multiprocessing's kill() is terminate(): TerminateProcess, reported as -SIGTERM.
+_KILLED_BY = getattr(signal, "SIGKILL", signal.SIGTERM)
+_NO_FORK = pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork start method: POSIX only")
+
+
+@pytest.mark.parametrize("how, signum", [("terminate", signal.SIGTERM), ("kill", _KILLED_BY)])
 def test_killed_child_has_negative_exitcode(start_method: str, how: str, signum: int) -> None:
     with gipc_transport.pipe() as (r, w):
         p = gipc_process.start_process(_wait_for_word, args=(r,), start_method=start_method)
@@ -97,6 +102,7 @@ def test_second_start_is_refused_without_a_second_child() -> None:
     assert p.exitcode == 0
 
 
+@_NO_FORK
 def test_process_object_can_be_created_then_started() -> None:
     p = gipc_process.Process(target=_exit_with, args=(4,), start_method="fork")
     assert repr(p) == f"<gipc_process.Process name={p.name!r} initial>"

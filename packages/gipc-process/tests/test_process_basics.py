@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import gevent
 import gipc_process
@@ -55,3 +56,11 @@ def test_args_must_be_tuple_and_kwargs_dict() -> None:
         gipc_process.start_process(_exit_with, args=[0])  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         gipc_process.start_process(_exit_with, kwargs=[("code", 0)])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("code, exitcode", [(None, 0), (5, 5), ("a message", 1)])
+def test_sys_exit_in_the_target_sets_the_exitcode(start_method: str, code: object, exitcode: int) -> None:
+    # As multiprocessing: sys.exit(n) gives n, a message (printed) gives 1.
+    p = gipc_process.start_process(sys.exit, args=(code,), start_method=start_method)
+    p.join(timeout=60)
+    assert p.exitcode == exitcode

@@ -17,6 +17,12 @@ import gipc_process
 import gipc_transport
 import pytest
 
+_NO_FORK = pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork start method: POSIX only")
+# Windows keeps a child's exit code in its process handle: nothing reaps it.
+_POSIX_REAPING = pytest.mark.skipif(
+    sys.platform == "win32", reason="waitpid(), SIGCHLD and /proc: POSIX reaping only"
+)
+
 
 def _wait_for_word(r: gipc_transport.Reader) -> None:
     r.get(timeout=60)
@@ -94,6 +100,7 @@ def test_plain_multiprocessing_process_keeps_its_exit_status(start_method: str) 
     mp.close()
 
 
+@_NO_FORK
 def test_multiprocessing_pool_works_alongside() -> None:
     with gipc_transport.pipe() as (r, w):
         p = gipc_process.start_process(_wait_for_word, args=(r,))
@@ -110,6 +117,7 @@ def test_multiprocessing_pool_works_alongside() -> None:
     "method, hard, expected",
     [("fork", False, 7), ("spawn", False, 7), ("fork", True, gipc_process.LOST_EXITCODE)],
 )
+@_POSIX_REAPING
 def test_status_taken_by_foreign_waitpid_does_not_hang_join(method: str, hard: bool, expected: int) -> None:
     with gipc_transport.pipe() as (r, w):
         p = gipc_process.start_process(_exit_on_word, args=(r, 7, hard), start_method=method)
@@ -125,6 +133,7 @@ def test_status_taken_by_foreign_waitpid_does_not_hang_join(method: str, hard: b
     assert p.exitcode == expected
 
 
+@_NO_FORK
 def test_sentinel_held_open_by_a_grandchild_does_not_hang_join() -> None:
     with gipc_transport.pipe() as (release_r, release_w), gipc_transport.pipe() as (r, w):
         p = gipc_process.start_process(_fork_lingering_grandchild, args=(release_r, w), start_method="fork")
@@ -137,6 +146,7 @@ def test_sentinel_held_open_by_a_grandchild_does_not_hang_join() -> None:
     # Closing the last writer lets the grandchild exit (init reaps it).
 
 
+@_NO_FORK
 def test_status_taken_while_a_grandchild_holds_the_sentinel_does_not_hang() -> None:
     # The watcher may wait on a pidfd and leave the sentinel blocking; looking
     # there for a reported code must not wait for the grandchild.
@@ -152,6 +162,7 @@ def test_status_taken_while_a_grandchild_holds_the_sentinel_does_not_hang() -> N
         os.kill(grandchild, 0)
 
 
+@_POSIX_REAPING
 def test_children_never_joined_are_reaped_and_leave_no_descriptors(start_method: str) -> None:
     # The first start may launch multiprocessing's long-lived helpers
     # (forkserver, resource tracker), whose descriptors stay.
@@ -213,6 +224,7 @@ if __name__ == "__main__":
 """
 
 
+@_POSIX_REAPING
 @pytest.mark.parametrize("loop", ["libev-cext", "libev-cffi", "libuv"])
 def test_status_reaped_by_gevent_comes_from_gevent(
     loop: str, run_script: Any, monkeypatch: pytest.MonkeyPatch

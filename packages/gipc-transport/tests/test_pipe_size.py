@@ -5,7 +5,6 @@ Linux only: ``F_SETPIPE_SZ`` and the per-user pipe budget are Linux's.
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 from gipc_transport import _pipesize
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
+fcntl = pytest.importorskip("fcntl", reason="F_SETPIPE_SZ is Linux's")
 
 KiB = 1024
 F_GETPIPE_SZ = getattr(fcntl, "F_GETPIPE_SZ", 1032)

@@ -39,10 +39,14 @@ def finish(p: multiprocessing.process.BaseProcess, code: int = 0) -> None:
     p.close()
 
 
+# multiprocessing reports a child ended by TerminateProcess() on Windows as
+# killed by SIGTERM.
+KILLED = -signal.SIGKILL if hasattr(signal, "SIGKILL") else -signal.SIGTERM
+
+
 def kill(p: multiprocessing.process.BaseProcess) -> None:
-    assert p.pid is not None
-    os.kill(p.pid, signal.SIGKILL)
-    finish(p, -signal.SIGKILL)
+    p.kill()
+    finish(p, KILLED)
 
 
 def test_messages_of_all_sizes_from_child(start_method: str) -> None:
@@ -140,7 +144,7 @@ def test_peer_killed_mid_frame_is_truncated(cut: int) -> None:
     r, w = gipc_transport.pipe(encoder=None, decoder=None)
     ready_r, ready_w = gipc_transport.pipe()
     with r, ready_r:
-        p = start("fork", C.put_then_hang, w, cut, ready_w)
+        p = start(C.ANY_METHOD, C.put_then_hang, w, cut, ready_w)
         got = gevent.spawn(r.get, timeout=WAIT)  # the reader is busy while the peer dies
         assert ready_r.get(timeout=WAIT) == "sent"
         kill(p)
@@ -161,6 +165,7 @@ def test_reader_process_gone_is_gipcbrokenpipe(start_method: str) -> None:
             w.put(1, timeout=WAIT)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX's; Windows has spawn only")
 def test_handle_of_another_process_is_refused() -> None:
     with gipc_transport.pipe() as (r, w):
         pid = os.fork()
@@ -174,6 +179,7 @@ def test_handle_of_another_process_is_refused() -> None:
         assert os.waitstatus_to_exitcode(status) == 0
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX's; Windows has spawn only")
 def test_adopt_in_child_after_hub_replacement_with_busy_parent_state() -> None:
     """os.fork() from inside a greenlet while other greenlets use handles."""
     r, w = gipc_transport.pipe()
@@ -245,12 +251,13 @@ def test_libuv_loop_roundtrip_with_child() -> None:
     # gevent's libuv loop is built on cffi, which gevent does not require.
     pytest.importorskip("_cffi_backend", reason="gevent's libuv loop needs cffi, not installed here")
     out = _run(
-        """
+        f"""
+        import sys; sys.path.append({os.path.dirname(C.__file__)!r})  # embedded Python ignores PYTHONPATH
         import multiprocessing, gevent, gipc_transport, transport_children as C
         from gipc_transport import lowlevel
         assert "libuv" in type(gevent.get_hub().loop).__module__
         a, b = gipc_transport.pipe(duplex=True)
-        p = multiprocessing.get_context("fork").Process(target=C.echo, args=(b, 20))
+        p = multiprocessing.get_context(C.ANY_METHOD).Process(target=C.echo, args=(b, 20))
         p.start()
         for h in lowlevel.find_handles(b):
             h.close()
@@ -281,6 +288,7 @@ def _fd_open(fd: int) -> bool:
     return True
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() is POSIX's; Windows has spawn only")
 def test_forgotten_handle_is_not_closed_by_a_forked_childs_adoption() -> None:
     """lowlevel.forget: unlisted and still usable here; a child's adoption leaves its fd open."""
     r, w = gipc_transport.pipe()

@@ -11,6 +11,7 @@ written by another greenlet always misses it.
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,6 +88,11 @@ def test_a_reply_already_there_is_caught_by_the_spin(spin: None) -> None:
         assert backoff(a) == (0, 0)
 
 
+@pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="counts waits exactly; libuv on Windows may wake a wait with nothing to read yet, "
+    "which consumes a skip (the spin is off by default there)",
+)
 def test_missed_replies_make_later_ones_skip_the_spin_exponentially(spin: None) -> None:
     with channel() as (a, b):
 

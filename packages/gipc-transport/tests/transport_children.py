@@ -8,9 +8,11 @@ child-side step (``lowlevel.adopt_in_child``), which is also needed after
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-import signal
 import struct
+import sys
+import threading
 from typing import Any
 
 import gevent
@@ -19,6 +21,46 @@ from gipc_transport import lowlevel
 
 WAIT = 30.0
 MiB = 1024 * 1024
+#: The start method of tests that need any child: fork where there is one
+#: (the quickest), spawn on Windows.
+START_METHODS = multiprocessing.get_all_start_methods()
+ANY_METHOD = "fork" if "fork" in START_METHODS else "spawn"
+
+# Bytes straight on a handle's descriptor, bypassing the handle: on POSIX the
+# pipe's descriptor; on Windows the channel's socket (see _windows_pipes).
+if sys.platform == "win32":
+    import _socket
+
+    from gipc_transport._windows_pipes import _SOCKETS, socket_of
+
+    def raw_write(fd: int, data: Any) -> int:
+        n: int = socket_of(fd).send(data)
+        return n
+
+    def raw_read(fd: int, n: int) -> bytes:
+        data: bytes = socket_of(fd).recv(n)
+        return data
+
+    def set_blocking(fd: int, blocking: bool) -> None:
+        socket_of(fd).setblocking(blocking)
+
+    def close_underneath(fd: int) -> None:
+        """Close the OS socket behind the handle's back (the object still holds its number)."""
+        _socket.close(fd)  # type: ignore[attr-defined,unused-ignore]
+
+    def open_descriptors() -> set[int]:
+        """The channel sockets open in this process (Windows has no /proc)."""
+        return set(_SOCKETS)
+
+else:
+    raw_write = os.write
+    raw_read = os.read
+    set_blocking = os.set_blocking
+    close_underneath = os.close
+
+    def open_descriptors() -> set[int]:
+        """The descriptors open in this process, from /proc."""
+        return {int(fd) for fd in os.listdir("/proc/self/fd")}
 
 
 def adopt(*objs: Any) -> None:
@@ -64,18 +106,18 @@ def put_then_hang(w: Any, nbytes: int, ready: Any) -> None:
     """Send the first ``nbytes`` of a 4 MiB message, then wait to be killed."""
     adopt(w, ready)
     fd = w.fileno()
-    os.set_blocking(fd, True)
+    set_blocking(fd, True)
     header = struct.pack("<Q", 4 * MiB)
     data = (header + payload(0, 4 * MiB))[:nbytes]
-    os.write(fd, data)
+    raw_write(fd, data)
     ready.put("sent", timeout=WAIT)
-    signal.pause()
+    threading.Event().wait()
 
 
 def idle(w: Any, ready: Any) -> None:
     adopt(w, ready)
     ready.put("idle", timeout=WAIT)
-    signal.pause()
+    threading.Event().wait()
 
 
 def close_reader(r: Any) -> None:
@@ -124,3 +166,45 @@ def echo_one(r: Any, w: Any, *_ignored: Any) -> None:
     w.put(r.get(timeout=WAIT))
     r.close()
     w.close()
+
+
+def reply_after(d: Any, delay: float) -> None:
+    """Receive one message, wait ``delay`` seconds, send it back."""
+    adopt(d)
+    msg = d.get(timeout=WAIT)
+    gevent.sleep(delay)
+    d.put(msg, timeout=WAIT)
+    d.close()
+
+
+def drain_after(r: Any, back: Any, delay: float) -> None:
+    """Wait ``delay`` seconds, then receive until EOF; report the bytes received."""
+    adopt(r, back)
+    gevent.sleep(delay)
+    total = 0
+    try:
+        while True:
+            total += len(r.get(timeout=WAIT))
+    except EOFError:
+        pass
+    back.put(total, timeout=WAIT)
+    r.close()
+    back.close()
+
+
+def send_one(w: Any, size: int) -> None:
+    """Send one message of ``size`` bytes (``payload(5, size)``)."""
+    adopt(w)
+    w.put(payload(5, size), timeout=10 * WAIT)
+    w.close()
+
+
+def via_grandchild(w: Any) -> None:
+    """Hand ``w`` on to a grandchild that sends ``payload(0, 10)`` and ``payload(1, 100_000)``."""
+    adopt(w)
+    p = multiprocessing.get_context(ANY_METHOD).Process(target=send_many, args=(w, [10, 100_000]))
+    with lowlevel.transferring([w]):
+        p.start()
+    p.join(WAIT)
+    if p.exitcode != 0:
+        raise SystemExit(f"the grandchild failed: exit code {p.exitcode}")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+import faulthandler
+import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -47,11 +50,26 @@ def exit_with(code: int) -> None:
     os._exit(code)
 
 
+if sys.platform == "win32":
+    # os.kill() is TerminateProcess there, with the signal's number as the exit code.
+    KILL, KILLED = signal.SIGTERM, int(signal.SIGTERM)
+else:
+    KILL, KILLED = signal.SIGKILL, -signal.SIGKILL
+# A crash: a negative signal number on POSIX, the exception's status on Windows.
+SEGFAULTED = 0xC0000005 if sys.platform == "win32" else -getattr(signal, "SIGSEGV", 11)
+
+
 def kill_self() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), KILL)
 
 
 def segfault() -> None:
+    if sys.platform == "win32":
+        # ctypes turns an access violation into an OSError there; this one is
+        # real. No crash dialog (SEM_NOGPFAULTERRORBOX), as CPython's tests do.
+        ctypes.windll.kernel32.SetErrorMode(0x0002)  # type: ignore[attr-defined]
+        faulthandler.disable()
+        faulthandler._read_null()  # type: ignore[attr-defined]
     ctypes.string_at(0)
 
 
@@ -98,7 +116,11 @@ def test_unpicklable_result_raises_the_pickling_error() -> None:
 
 @pytest.mark.parametrize(
     ("target", "args", "exitcode"),
-    [(exit_with, (7,), 7), (kill_self, (), -signal.SIGKILL), (segfault, (), -signal.SIGSEGV)],
+    [
+        (exit_with, (7,), 7),
+        (kill_self, (), KILLED),
+        (segfault, (), SEGFAULTED),
+    ],
     ids=["os._exit", "SIGKILL", "segfault"],
 )
 def test_child_death_raises_process_died(target: Any, args: tuple[Any, ...], exitcode: int) -> None:
@@ -162,7 +184,10 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+_SPAWNING = [m for m in ("spawn", "forkserver") if m in multiprocessing.get_all_start_methods()]
+
+
+@pytest.mark.parametrize("method", _SPAWNING)
 def test_a_child_that_fails_before_the_call_keeps_its_exit_code_and_traceback(
     method: str, tmp_path: Any
 ) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import faulthandler
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -32,11 +34,26 @@ def exit_with(code: int) -> None:
     os._exit(code)
 
 
+if sys.platform == "win32":
+    # os.kill() is TerminateProcess there, with the signal's number as the exit code.
+    KILL, KILLED = signal.SIGTERM, int(signal.SIGTERM)
+else:
+    KILL, KILLED = signal.SIGKILL, -signal.SIGKILL
+# A crash: a negative signal number on POSIX, the exception's status on Windows.
+SEGFAULTED = 0xC0000005 if sys.platform == "win32" else -getattr(signal, "SIGSEGV", 11)
+
+
 def kill_self() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), KILL)
 
 
 def segfault() -> None:
+    if sys.platform == "win32":
+        # ctypes turns an access violation into an OSError there; this one is
+        # real. No crash dialog (SEM_NOGPFAULTERRORBOX), as CPython's tests do.
+        ctypes.windll.kernel32.SetErrorMode(0x0002)  # type: ignore[attr-defined]
+        faulthandler.disable()
+        faulthandler._read_null()  # type: ignore[attr-defined]
     ctypes.string_at(0)
 
 
@@ -53,7 +70,11 @@ def spin_forever() -> None:
 
 CRASHES = pytest.mark.parametrize(
     ("crash", "args", "exitcode"),
-    [(exit_with, (5,), 5), (kill_self, (), -signal.SIGKILL), (segfault, (), -signal.SIGSEGV)],
+    [
+        (exit_with, (5,), 5),
+        (kill_self, (), KILLED),
+        (segfault, (), SEGFAULTED),
+    ],
     ids=["os._exit", "SIGKILL", "segfault"],
 )
 
@@ -91,7 +112,7 @@ def test_crash_among_many_tasks_on_several_workers() -> None:
 def test_worker_killed_while_idle_is_replaced() -> None:
     with gipc.ProcessPool(1) as pool:
         victim = pool.submit(pid).result(timeout=60)
-        os.kill(victim, signal.SIGKILL)
+        os.kill(victim, KILL)
         deadline = gevent.Timeout(30)
         with deadline:
             while any(w.process.pid == victim for w in pool._workers):
@@ -160,7 +181,7 @@ def test_a_dead_workers_undelivered_tasks_run_elsewhere() -> None:
     with gipc.ProcessPool(2) as pool:
         pids = {pool.submit(pid).result(timeout=60) for _ in range(10)}
         for p in pids:
-            os.kill(p, signal.SIGKILL)
+            os.kill(p, KILL)
         # Submitted before the pool has noticed the deaths.
         futs = [pool.submit(square, i) for i in range(20)]
         results = []

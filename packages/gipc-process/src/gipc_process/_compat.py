@@ -25,10 +25,26 @@ from gevent import monkey
 # happen in a real OS thread, gevent's fork would watch the child with a
 # SIGCHLD handler that reaps every child of the process, and gevent's
 # waitpid only knows children gevent forked itself.
-os_fork: Callable[[], int] = monkey.get_original("os", "fork")
+
+
+def _original(module: str, name: str) -> Any:
+    # The unpatched original, or, where the platform lacks it (Windows has
+    # neither fork nor poll), a stand-in that says so when called: the
+    # package imports everywhere, and only code that needs it fails.
+    try:
+        return monkey.get_original(module, name)
+    except AttributeError:
+
+        def unavailable(*args: Any, **kwargs: Any) -> Any:
+            raise OSError(f"{module}.{name}() is not available on this platform")
+
+        return unavailable
+
+
+os_fork: Callable[[], int] = _original("os", "fork")
 os_close: Callable[[int], None] = monkey.get_original("os", "close")
 os_waitpid: Callable[[int, int], tuple[int, int]] = monkey.get_original("os", "waitpid")
-select_poll: Callable[[], Any] = monkey.get_original("select", "poll")
+select_poll: Callable[[], Any] = _original("select", "poll")
 start_new_thread: Callable[..., int] = monkey.get_original("_thread", "start_new_thread")
 allocate_lock: Callable[[], Any] = monkey.get_original("_thread", "allocate_lock")
 thread_ident: Callable[[], int] = monkey.get_original("_thread", "get_ident")
@@ -175,3 +191,22 @@ def _native_handler(signum: int) -> bool:
     except (ImportError, OSError, AttributeError):
         return False
     return handler not in (0, 1)  # SIG_DFL, SIG_IGN
+
+
+def win_create_event() -> int:
+    """A new auto-reset Windows event object, not signalled (Windows only).
+
+    From asyncio's ``_overlapped`` module, which has it on every supported
+    Python (``_winapi.CreateEventW`` arrived only in 3.12).
+    """
+    import _overlapped  # type: ignore[import-not-found,unused-ignore]
+
+    handle: int = _overlapped.CreateEvent(None, False, False, None)
+    return handle
+
+
+def win_set_event(handle: int) -> None:
+    """Signal a Windows event object made by :func:`win_create_event` (Windows only)."""
+    import _overlapped  # type: ignore[import-not-found,unused-ignore]
+
+    _overlapped.SetEvent(handle)

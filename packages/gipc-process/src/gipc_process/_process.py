@@ -6,6 +6,7 @@ import multiprocessing
 import multiprocessing.context
 import multiprocessing.process
 import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, SupportsIndex
@@ -15,6 +16,9 @@ from gipc_transport import GIPCError, Handle, lowlevel
 from . import _api, _child, _compat, _exit, _start, _status, _watch
 
 StartMethod = str | multiprocessing.context.BaseContext
+
+# Start methods of POSIX platforms that others (Windows) lack.
+_POSIX_ONLY = ("fork", "forkserver")
 
 
 def _resolve(start_method: StartMethod | None) -> multiprocessing.context.BaseContext | None:
@@ -26,9 +30,13 @@ def _resolve(start_method: StartMethod | None) -> multiprocessing.context.BaseCo
     try:
         return multiprocessing.get_context(start_method)
     except ValueError:
-        raise ValueError(
-            f"unknown start method {start_method!r}: use one of {multiprocessing.get_all_start_methods()}"
-        ) from None
+        methods = multiprocessing.get_all_start_methods()
+        if start_method in _POSIX_ONLY:
+            # As gipc 1.x on Windows: spawn only, and a clear word about it.
+            raise ValueError(
+                f"start method {start_method!r} is not available on {sys.platform}: use one of {methods}"
+            ) from None
+        raise ValueError(f"unknown start method {start_method!r}: use one of {methods}") from None
 
 
 class Process(multiprocessing.process.BaseProcess):
@@ -81,7 +89,7 @@ class Process(multiprocessing.process.BaseProcess):
     _kwargs: dict[str, Any]
     _parent_pid: int
     _closed: bool
-    _watcher: _watch.ChildWatcher
+    _watcher: _watch.Watcher
 
     def __init__(
         self,

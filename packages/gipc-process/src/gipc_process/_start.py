@@ -7,8 +7,8 @@ handles found in the arguments (found once, handed to the child), the
 child's ``Popen`` (pid, sentinel), the lock held while its exit status is
 collected, and the code the child reported on its way out. Everything that
 differs between start methods is a method or an attribute of a subclass
-here; the watcher (``_watch.py``) and the process only ask. A start of a
-platform of its own (Windows) is one more subclass.
+here; the watcher (``_watch.py``, ``_windows.py`` on Windows) and the
+process only ask. Windows, a platform of its own, has one more subclass.
 """
 
 from __future__ import annotations
@@ -22,7 +22,12 @@ from typing import Any, ClassVar
 
 from gipc_transport import Handle
 
-from . import _compat, _fork, _reaped, _status
+from . import _compat, _reaped, _status
+
+if sys.platform != "win32":
+    # multiprocessing's fork launcher, which _fork builds on, does not
+    # import on Windows (and fork is not there to use).
+    from . import _fork
 
 
 class ChildStart:
@@ -242,11 +247,32 @@ class ForkserverStart(ChildStart):
         return code
 
 
+class WindowsSpawnStart(ChildStart):
+    """multiprocessing's ``spawn`` launcher on Windows: the process handle holds the exit code.
+
+    Nothing is reaped on Windows and no other code can take the exit code:
+    the handle (the child's sentinel) holds it until it is closed, so the
+    child reports nothing itself. The watcher waits for the handle in a
+    thread (``_windows.py``); multiprocessing reports ``terminate()`` and
+    ``kill()`` (both ``TerminateProcess``) as ``-SIGTERM``.
+    """
+
+    sentinel_may_linger = False
+    gevent_may_reap = False
+
+    def open_pidfd(self) -> int | None:
+        return None
+
+    def collect(self) -> int | None:
+        # WaitForSingleObject(handle, 0), then GetExitCodeProcess: never blocks.
+        code: int | None = self.popen.poll()
+        return code
+
+
 _STARTS: dict[str, type[ChildStart]] = {"fork": ForkStart, "spawn": SpawnStart, "forkserver": ForkserverStart}
 if sys.platform == "win32":
-    # multiprocessing's own launcher as it is; a start of gipc's own there
-    # (a status pipe, a process handle to wait on) is one more subclass.
-    _STARTS = {"spawn": ChildStart}
+    # Windows has spawn alone (multiprocessing offers no other context there).
+    _STARTS = {"spawn": WindowsSpawnStart}
 
 
 def start_for(ctx: Any, handles: list[Handle]) -> ChildStart:

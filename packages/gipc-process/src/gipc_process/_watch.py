@@ -16,9 +16,10 @@ exit as well, and hands over the status gevent took (``_reaped.py``).
 from __future__ import annotations
 
 import os
+import sys
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 import gevent.event
@@ -32,6 +33,19 @@ _os_close = _compat.os_close
 # a grandchild inherited the child's end of it through fork; then a periodic
 # check of the pid notices the exit, at most this many seconds late.
 _SLOWEST_CHECK = 2.0
+
+
+class Watcher(Protocol):
+    """What the process asks of the watcher of its child, on every platform."""
+
+    #: The start record of the watched child.
+    child: ChildStart
+    #: Set once the child's exit status is collected.
+    exited: gevent.event.Event
+
+    def mark_exited(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class ChildWatcher:
@@ -119,7 +133,7 @@ class ChildWatcher:
             _os_close(pidfd)
 
 
-def start_watching(child: ChildStart, process: Any) -> ChildWatcher:
+def start_watching(child: ChildStart, process: Any) -> Watcher:
     """Start watching the child of ``child``; keep only a weak reference to ``process``."""
     ref = weakref.ref(process)
 
@@ -130,4 +144,10 @@ def start_watching(child: ChildStart, process: Any) -> ChildWatcher:
         if proc is not None:
             _compat.started_children().discard(proc)
 
-    return ChildWatcher(child, forget)
+    return _Watcher(child, forget)
+
+
+_Watcher: Callable[[ChildStart, Callable[[], None]], Watcher] = ChildWatcher
+if sys.platform == "win32":
+    # No descriptor tells of a child's exit there: a thread awaits its process handle.
+    from ._windows import HandleWatcher as _Watcher

@@ -22,6 +22,11 @@ original_poll: Callable[[], Any] | None = (
     monkey.get_original("select", "poll") if hasattr(select, "poll") else None
 )
 
+#: ``time.sleep`` as the standard library defines it, even under
+#: ``monkey.patch_all()``: a spin gives up the CPU with it where
+#: ``os.sched_yield`` is missing, without switching greenlets.
+original_sleep: Callable[[float], None] = monkey.get_original("time", "sleep")
+
 #: The name of the queue of callbacks a gevent loop runs on its next turn,
 #: in every loop backend (libev, libev-cffi, libuv). Read with ``getattr``
 #: and a true default, so that a gevent without it counts as busy.

@@ -11,13 +11,13 @@ any point (timeout, ``greenlet.kill()``) is resumed by the next one.
 from __future__ import annotations
 
 import errno
-import os
 from typing import Any
 
 from . import _wire
 from ._body import Body
 from ._errors import GIPCBroken, GIPCClosedUnderneath, GIPCMessageTooLarge, GIPCTruncated
 from ._handles import READ, Handle
+from ._pipes import readv
 
 
 class PendingMessage:
@@ -226,7 +226,7 @@ class FrameReader(Handle):
     def _read_into(self, view: memoryview) -> int | None:
         assert self._descriptor is not None
         try:
-            return os.readv(self._descriptor, (view,))
+            return readv(self._descriptor, (view,))
         except BlockingIOError:
             return None
         except OSError as exc:

@@ -19,10 +19,9 @@ from types import TracebackType
 from typing import Any
 
 import gevent.lock
-import gevent.os
 from gevent import get_hub
 
-from . import _exit
+from . import _exit, _pipes
 from ._deadline import wait_watcher
 from ._errors import GIPCBroken, GIPCClosed, GIPCError, GIPCLocked, GIPCTimeout
 from ._registry import Registry
@@ -50,7 +49,7 @@ def _close_fd(fd: int, pid: int, kind: str) -> None:
     if os.getpid() == pid:
         warnings.warn(f"unclosed gipc handle <{kind} fd={fd}>", ResourceWarning, stacklevel=2)
         try:
-            os.close(fd)
+            _pipes.close(fd)
         except OSError:
             pass
 
@@ -104,7 +103,7 @@ class Handle:
         self._credit = FAIR_BYTES
         # rawlink() callbacks: each an event-loop watcher or a scheduled callback.
         self._links: dict[Callable[[Any], Any], Any] = {}
-        gevent.os.make_nonblocking(fd)
+        _pipes.prepare(fd)
         self._key = _LIVE.add(self)
         self._finalizer = _finalizer(self, fd, self._legit_pid)
         _exit.register(_close_unused)
@@ -218,7 +217,7 @@ class Handle:
         self._drop_watcher()
         _LIVE.discard(self._key)
         if fd is not None and os.getpid() == self._legit_pid:
-            os.close(fd)
+            _pipes.close(fd)
 
     def _drop_watcher(self) -> None:
         w, self._watcher = self._watcher, None

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from ._checks import check_number
 from ._codecs import Decoder, Encoder, resolve_decoder, resolve_encoder
 from ._duplex import DuplexHandle, HandlePair
+from ._pipes import channel, close
 from ._reader import Reader
 from ._writer import Writer
 
@@ -48,14 +47,14 @@ def pipe(
     if max_message_size is not None:
         check_number(max_message_size, "max_message_size", low=1, integer=True)
     limit = max_message_size
-    r1, w1 = os.pipe()
+    r1, w1 = channel()
     if not duplex:
         return HandlePair((Reader(r1, dec, limit), Writer(w1, enc, limit)))
     try:
-        r2, w2 = os.pipe()
+        r2, w2 = channel()
     except BaseException:
-        os.close(r1)
-        os.close(w1)
+        close(r1)
+        close(w1)
         raise
     return HandlePair(
         (

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import select
 from collections.abc import Iterator
-from os import readv as _readv
+from functools import partial
 from pickle import loads as _loads
 from time import monotonic as _clock
 from typing import Any
@@ -13,11 +12,10 @@ from typing import Any
 import gevent
 from gevent import get_hub
 
-from . import _wire
+from . import _compat, _wire
 from ._checks import check_number
 from ._codecs import Decoder, decode_pickle5, resolve_decoder
 from ._compat import LOOP_CALLBACKS as _LOOP_CALLBACKS
-from ._compat import original_poll as _select_poll
 from ._deadline import start_deadline, wait_watcher
 from ._errors import GIPCClosed, GIPCError
 from ._framing import FrameReader
@@ -25,15 +23,20 @@ from ._handles import FAIR_BYTES as _FAIR_BYTES
 from ._handles import FAIR_MIN as _FAIR_MIN
 from ._handles import PID as _PID
 from ._handles import READ
+from ._pipes import readable_now as _readable_now
+from ._pipes import readv as _readv
 
 _HEADER_SIZE = _wire.HEADER_SIZE
 _SMALL = _wire.SMALL
 _unpack_header = _wire.HEADER.unpack_from
-_yield_cpu = getattr(os, "sched_yield", None)
+_sched_yield = getattr(os, "sched_yield", None)
+# Where there is no sched_yield (Windows), a spin that was asked for
+# (set_read_spin) gives up the time slice with Sleep(0); the default is no spin.
+_yield_cpu = _sched_yield or partial(_compat.original_sleep, 0)
 
 # How long a get() that finds nothing to read polls before it sleeps in the
 # hub (seconds; 0: never). See Reader._spin_for_data().
-READ_SPIN = [50e-6 if _yield_cpu is not None else 0.0]
+READ_SPIN = [50e-6 if _sched_yield is not None else 0.0]
 # A spin that found nothing makes at most this many later waits skip it.
 _SPIN_BACKOFF_MAX = 64
 
@@ -217,7 +220,7 @@ class Reader(FrameReader):
                     self._spin_backoff = min(2 * self._spin_backoff or 1, _SPIN_BACKOFF_MAX)
                     self._spin_skip = self._spin_backoff
                     return False
-                _yield_cpu()  # type: ignore[misc]
+                _yield_cpu()
                 continue
             except OSError:
                 return True
@@ -373,11 +376,3 @@ def set_read_spin(seconds: float) -> float:
     READ_SPIN[0] = float(seconds)
     return old
 
-
-def _readable_now(fd: int) -> bool:
-    """Whether ``fd`` has data or EOF to read right now (``False`` where that cannot be told)."""
-    if _select_poll is None:
-        return False
-    poller = _select_poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))

@@ -14,7 +14,6 @@ import errno
 import os
 import pickle
 import weakref
-from os import write
 from typing import Any
 
 import gevent
@@ -36,9 +35,9 @@ from ._handles import FAIR_BYTES as _FAIR_BYTES
 from ._handles import FAIR_MIN as _FAIR_MIN
 from ._handles import PID as _PID
 from ._handles import WRITE, Handle
+from ._pipes import IOV_MAX as _IOV_MAX
+from ._pipes import write, writev
 
-# writev() takes at most IOV_MAX (1024 on Linux) segments per call.
-_IOV_MAX = 1024
 # The pipe is enlarged (see _pipesize) lazily, on the first large message or
 # the first time it is full: every enlarged pipe counts against a per-user limit.
 _JOIN = _wire.JOIN
@@ -268,9 +267,9 @@ class Writer(Handle):
                         size = len(segment)
                         if aligned and size > _PAGE:
                             segment = memoryview(segment)[: size - size % _PAGE]
-                        n = os.write(fd, segment)
+                        n = write(fd, segment)
                     else:
-                        n = os.writev(fd, segments[: min(len(segments) - aligned, _IOV_MAX)])
+                        n = writev(fd, segments[: min(len(segments) - aligned, _IOV_MAX)])
                 except BlockingIOError:
                     if not self._grown:
                         self._grow_pipe()

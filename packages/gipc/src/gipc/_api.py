@@ -10,6 +10,7 @@ keep raising :exc:`~gipc.GIPCError` where 1.x did.)
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -66,8 +67,11 @@ def check_start_method(value: object) -> None:
         raise TypeError(f"start_method must be a str or None, not {type(value).__name__}")
     methods = multiprocessing.get_all_start_methods()
     if value not in methods:
-        raise ValueError(f"unknown start method {value!r}; this platform has {', '.join(methods)}")
-
+        have = ", ".join(methods)
+        if value in ("fork", "forkserver"):
+            # As gipc 1.x on Windows: spawn only, and a clear word about it.
+            raise ValueError(f"start method {value!r} is not available on {sys.platform}; it has {have}")
+        raise ValueError(f"unknown start method {value!r}; this platform has {have}")
 
 def publish(module: str, objects: Iterable[Any]) -> None:
     """Show the objects defined in ``module``'s private modules under ``module``.
