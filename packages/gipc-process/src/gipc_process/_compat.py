@@ -95,6 +95,16 @@ def gevent_sigchld_installed(loop: Any) -> bool:
     return _native_handler(signal.SIGCHLD)
 
 
+def forget_gevent_sigchld(loop: Any) -> None:
+    """Tell ``loop`` that gevent's SIGCHLD handling is no longer installed (the disposition was reset).
+
+    What gevent's own ``signal.signal(SIGCHLD, SIG_DFL)`` does after resetting
+    the disposition; libev keeps the note process-wide, so a forked child
+    inherits it.
+    """
+    loop.reset_sigchld()
+
+
 _sigaction: Any = None
 
 
