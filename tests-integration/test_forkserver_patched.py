@@ -1,0 +1,91 @@
+"""``start_method="forkserver"`` in a program that calls ``monkey.patch_all()`` at import.
+
+The forkserver imports such a program's ``__main__`` and so is patched too;
+on Python 3.14+ both its client and the server then failed with
+``BlockingIOError`` (and under libev the server never reported an exit).
+Fresh interpreters, every loop backend; the script patches at module level,
+as programs do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    from gevent import monkey
+    monkey.patch_all()
+
+    import json, os, socket, sys
+    from multiprocessing import forkserver
+    import gevent
+    import gipc
+
+
+    def square(x):
+        return x * x
+
+    def answer(w, value):
+        w.put((os.getpid(), value))
+        sys.exit(7)
+
+    def started(value):
+        with gipc.pipe() as (r, w):
+            p = gipc.start_process(answer, args=(w, value), start_method="forkserver")
+            pid, got = r.get(timeout=60)
+            p.join(timeout=60)
+        return pid == p.pid, got, p.exitcode
+
+    def main():
+        ticks = [0]
+        def ticker():
+            while True:
+                ticks[0] += 1
+                gevent.sleep(0.005)
+        t = gevent.spawn(ticker)
+        out = {"start_process": started("one")}
+        # Several greenlets start forkserver children at once.
+        jobs = [gevent.spawn(started, n) for n in range(4)]
+        gevent.joinall(jobs, timeout=60, raise_error=True)
+        out["concurrent"] = [j.value for j in jobs]
+        out["call_in_process"] = gipc.call_in_process(square, 9, start_method="forkserver", timeout=60)
+        with gipc.ProcessPool(2, start_method="forkserver", task_timeout=60) as pool:
+            out["pool"] = list(pool.map(square, range(10)))
+        t.kill()
+        out["loop_ran"] = ticks[0] > 0
+        # What gipc changed for the starts, it put back.
+        out["module_restored"] = (forkserver.socket is socket
+                                  and forkserver._forkserver._preload_modules == ["__main__"])
+        return out
+
+    if __name__ == "__main__":
+        print(json.dumps(gevent.spawn(main).get(timeout=100)))
+    """
+)
+
+
+@pytest.mark.parametrize("loop", ["libev-cext", "libev-cffi", "libuv"])
+def test_every_api_works_under_patch_all(tmp_path: Path, loop: str) -> None:
+    script = tmp_path / "patched_forkserver.py"
+    script.write_text(SCRIPT)
+    env = dict(os.environ, GEVENT_LOOP=loop)
+    out = subprocess.run(
+        [sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=110
+    )
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout.splitlines()[-1])
+    assert results == {
+        "start_process": [True, "one", 7],
+        "concurrent": [[True, n, 7] for n in range(4)],
+        "call_in_process": 81,
+        "pool": [n * n for n in range(10)],
+        "loop_ran": True,
+        "module_restored": True,
+    }
