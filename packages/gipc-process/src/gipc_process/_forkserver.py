@@ -1,35 +1,41 @@
-"""``forkserver`` children in a program that gevent monkey-patched.
+"""Starting ``forkserver`` children without stalling the event loop, also under monkey-patching.
 
-Two places of :mod:`multiprocessing.forkserver` cannot work with gevent's
-patched standard library since Python 3.14, which added an authentication
-challenge to the forkserver's socket:
+Three things of :mod:`multiprocessing.forkserver` do not fit gevent:
 
-- The client, ``connect_to_new_process()``, opens its socket with
-  ``socket.socket``, calls ``setblocking(True)`` and runs the authentication
-  challenge with ``os.read``/``os.write`` on ``client.fileno()``. A gevent
-  socket keeps its descriptor non-blocking at the OS level (``setblocking``
-  only changes its timeout), so the challenge fails with ``BlockingIOError``.
+- Its client, ``connect_to_new_process()``, blocks the thread until the
+  forkserver answers: for its authentication challenge (Python 3.14+) and
+  for the new child's pid. The first start also starts the forkserver,
+  which answers only once it has imported the program's ``__main__``, a
+  second or so in which no greenlet would run.
+- Under monkey-patching that client cannot work at all on Python 3.14+: it
+  opens its socket with ``socket.socket``, calls ``setblocking(True)`` and
+  runs the challenge with ``os.read``/``os.write`` on ``client.fileno()``; a
+  gevent socket keeps its descriptor non-blocking at the OS level
+  (``setblocking`` only changes its timeout), so the challenge fails with
+  ``BlockingIOError``.
 - The forkserver process imports the program's ``__main__`` (its preload),
   which monkey-patches too when the program does so at import. The server
   then accepts gevent sockets, whose challenge fails the same way; and
   ``BlockingIOError`` is not among the errors it survives, so the server dies.
 
-While gipc starts a ``forkserver`` child in a patched program,
-:func:`starting` gives ``multiprocessing.forkserver`` a view of the socket
-module whose ``socket`` is the unpatched class, and adds
-``gipc_process._forkserver_preload`` to the forkserver's preload modules; that
-module (run in the server after ``__main__``) gives the server unpatched views
-of ``socket``, ``selectors``, ``signal`` and ``os``: the server's loop is
-written for the plain standard library, and with gevent's it would run a hub
-and gevent's child watchers (libev's SIGCHLD handler) in the server, for its
-children to inherit. The server's children get the real modules back.
-Nothing changes when gevent did not patch ``socket``.
+While gipc starts a ``forkserver`` child, :func:`starting` gives
+``multiprocessing.forkserver`` a view of the socket module whose ``socket``
+is the unpatched class and waits in the event loop for the challenge, and a
+``read_signed`` that waits in the event loop for the pid. In a patched
+program it also adds ``gipc_process._forkserver_preload`` to the
+forkserver's preload modules; that module (run in the server after
+``__main__``) gives the server unpatched views of ``socket``, ``selectors``,
+``signal`` and ``os``: the server's loop is written for the plain standard
+library, and with gevent's it would run a hub and gevent's child watchers
+(libev's SIGCHLD handler) in the server, for its children to inherit. The
+server's children get the real modules back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import selectors
 import signal
 import socket
@@ -37,16 +43,20 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
+import gevent._hub_local as _hub_local
+import gevent.socket
 from gevent import monkey
+from greenlet import getcurrent
 
 PRELOAD = "gipc_process._forkserver_preload"
 
 _original_socket: Any = monkey.get_original("socket", "socket")
 _lock = monkey.get_original("_thread", "allocate_lock")()
+_poll = monkey.get_original("select", "poll")
 # How many greenlets (or threads) are inside starting() now; the first one in
-# installs the views, the last one out restores what it found.
+# installs the replacements, the last one out restores what it found.
 _users = 0
-_saved: tuple[Any, Any, Any] | None = None
+_installed: _Installed | None = None
 
 
 class _Socket(_original_socket):  # type: ignore[misc]
@@ -55,6 +65,33 @@ class _Socket(_original_socket):  # type: ignore[misc]
     def accept(self) -> tuple[Any, Any]:
         fd, addr = self._accept()
         return _original_socket(self.family, self.type, self.proto, fileno=fd), addr
+
+
+class _ClientSocket(_Socket):
+    # The server sends its challenge once it is up: wait for that in the
+    # event loop, so that the blocking read that follows returns at once.
+    # Without a challenge (before Python 3.14) the server sends nothing.
+    def connect(self, address: Any) -> None:
+        super().connect(address)
+        from multiprocessing import forkserver
+
+        if getattr(forkserver._forkserver, "_forkserver_authkey", None):
+            _wait_readable(self.fileno())
+
+
+def _wait_readable(fd: int) -> None:
+    # In the event loop, when a greenlet other than the hub asks. The hub
+    # itself (gipc's exit watcher reads a forkserver child's status with
+    # read_signed once the sentinel is readable) cannot wait, and a thread
+    # without a hub (plain multiprocessing code elsewhere while gipc starts a
+    # child) blocks as it would have, rather than get a hub of its own.
+    hub = _hub_local.get_hub_if_exists()
+    if hub is None or getcurrent() is hub:
+        return
+    poller = _poll()
+    poller.register(fd, select.POLLIN)
+    if not poller.poll(0):
+        gevent.socket.wait_read(fd)
 
 
 def _view(module: types.ModuleType, **originals: Any) -> types.ModuleType:
@@ -69,57 +106,65 @@ def _socket_patched() -> bool:
     return socket.socket is not _original_socket
 
 
+class _Installed:
+    """What :func:`starting` replaced in ``multiprocessing.forkserver``, to put back."""
+
+    def __init__(self, patched: bool) -> None:
+        from multiprocessing import forkserver as module
+
+        forkserver: Any = module
+        self.module = forkserver
+        self.socket = forkserver.socket
+        self.read_signed = forkserver.read_signed
+        self.preload = forkserver._forkserver._preload_modules
+        self.socket_view = _view(socket, socket=_ClientSocket)
+
+        def read_signed(fd: int) -> Any:
+            # The pid comes once the forkserver has forked the child.
+            _wait_readable(fd)
+            return self.read_signed(fd)
+
+        self.read_signed_view = read_signed
+        forkserver.socket = self.socket_view
+        forkserver.read_signed = read_signed
+        # An empty list means no preload at all: the server imports nothing
+        # of the program, so nothing there is patched.
+        if patched and self.preload and PRELOAD not in self.preload:
+            forkserver._forkserver._preload_modules = [*self.preload, PRELOAD]
+        self.preload_view = forkserver._forkserver._preload_modules
+
+    def restore(self) -> None:
+        # Leave alone what other code set meanwhile.
+        forkserver = self.module
+        if forkserver.socket is self.socket_view:
+            forkserver.socket = self.socket
+        if forkserver.read_signed is self.read_signed_view:
+            forkserver.read_signed = self.read_signed
+        if forkserver._forkserver._preload_modules is self.preload_view:
+            forkserver._forkserver._preload_modules = self.preload
+
+
 @contextlib.contextmanager
 def starting() -> Iterator[None]:
-    """Let multiprocessing's forkserver work while this block starts a child.
+    """Let multiprocessing's forkserver start a child cooperatively in this block.
 
     Safe for greenlets (and threads) that start children at the same time,
-    and for plain multiprocessing code running meanwhile: the views only ever
-    replace what cannot work under gevent.
+    and for plain multiprocessing code running meanwhile, which gets the same
+    cooperative waits.
     """
-    if not _socket_patched():
-        yield
-        return
-    global _users, _saved
+    global _users, _installed
     with _lock:
         if _users == 0:
-            _saved = _install()
+            _installed = _Installed(_socket_patched())
         _users += 1
     try:
         yield
     finally:
         with _lock:
             _users -= 1
-            if _users == 0 and _saved is not None:
-                _uninstall(*_saved)
-                _saved = None
-
-
-def _install() -> tuple[Any, Any, Any]:
-    from multiprocessing import forkserver
-
-    server: Any = forkserver._forkserver
-    preload = server._preload_modules
-    saved_socket = forkserver.socket  # type: ignore[attr-defined]
-    view = _view(socket, socket=_Socket)
-    forkserver.socket = view  # type: ignore[attr-defined]
-    # An empty list means no preload at all: the server imports nothing of
-    # the program, so nothing there is patched.
-    if preload and PRELOAD not in preload:
-        server._preload_modules = [*preload, PRELOAD]
-    return saved_socket, view, (preload, server._preload_modules)
-
-
-def _uninstall(saved_socket: Any, view: Any, preloads: tuple[Any, Any]) -> None:
-    from multiprocessing import forkserver
-
-    # Leave alone what other code set meanwhile.
-    if forkserver.socket is view:  # type: ignore[attr-defined]
-        forkserver.socket = saved_socket  # type: ignore[attr-defined]
-    server: Any = forkserver._forkserver
-    preload, ours = preloads
-    if server._preload_modules is ours:
-        server._preload_modules = preload
+            if _users == 0 and _installed is not None:
+                _installed.restore()
+                _installed = None
 
 
 _SERVER_NAMES = ("socket", "selectors", "signal", "os")

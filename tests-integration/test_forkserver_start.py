@@ -1,10 +1,10 @@
-"""``start_method="forkserver"`` in a program that calls ``monkey.patch_all()`` at import.
+"""``start_method="forkserver"``, also in a program that calls ``monkey.patch_all()`` at import.
 
 The forkserver imports such a program's ``__main__`` and so is patched too;
 on Python 3.14+ both its client and the server then failed with
-``BlockingIOError`` (and under libev the server never reported an exit).
-Fresh interpreters, every loop backend; the script patches at module level,
-as programs do.
+``BlockingIOError``. Fresh interpreters, every loop backend; the script
+patches at module level, as programs do. Either way the first start, which
+waits for the new forkserver, must not stall the event loop.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ import pytest
 
 SCRIPT = textwrap.dedent(
     """
-    from gevent import monkey
-    monkey.patch_all()
+    import sys
+    if sys.argv[1] == "patch":
+        from gevent import monkey
+        monkey.patch_all()
 
-    import json, os, socket, sys
+    import json, os, socket
     from multiprocessing import forkserver
     import gevent
     import gipc
@@ -50,7 +52,16 @@ SCRIPT = textwrap.dedent(
                 ticks[0] += 1
                 gevent.sleep(0.005)
         t = gevent.spawn(ticker)
-        out = {"start_process": started("one")}
+        gevent.sleep(0.02)
+        # The first start also starts the forkserver, which answers once it
+        # has imported this module (gevent, gipc): the loop runs meanwhile.
+        before = ticks[0]
+        with gipc.pipe() as (r, w):
+            p = gipc.start_process(answer, args=(w, "first"), start_method="forkserver")
+            out = {"loop_ran_during_first_start": ticks[0] > before}
+            r.get(timeout=60)
+            p.join(timeout=60)
+        out["start_process"] = started("one")
         # Several greenlets start forkserver children at once.
         jobs = [gevent.spawn(started, n) for n in range(4)]
         gevent.joinall(jobs, timeout=60, raise_error=True)
@@ -71,17 +82,24 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize("patch", ["patch", "nopatch"])
 @pytest.mark.parametrize("loop", ["libev-cext", "libev-cffi", "libuv"])
-def test_every_api_works_under_patch_all(tmp_path: Path, loop: str) -> None:
-    script = tmp_path / "patched_forkserver.py"
+def test_every_api_works_with_and_without_patch_all(tmp_path: Path, loop: str, patch: str) -> None:
+    script = tmp_path / "forkserver_script.py"
     script.write_text(SCRIPT)
     env = dict(os.environ, GEVENT_LOOP=loop)
     out = subprocess.run(
-        [sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=110
+        [sys.executable, str(script), patch],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=110,
     )
     assert out.returncode == 0, out.stderr
     results = json.loads(out.stdout.splitlines()[-1])
     assert results == {
+        "loop_ran_during_first_start": True,
         "start_process": [True, "one", 7],
         "concurrent": [[True, n, 7] for n in range(4)],
         "call_in_process": 81,
