@@ -107,3 +107,51 @@ def test_every_api_works_with_and_without_patch_all(tmp_path: Path, loop: str, p
         "loop_ran": True,
         "module_restored": True,
     }
+
+
+FORKED_MEANWHILE = textwrap.dedent(
+    """
+    import json, os, socket
+    from multiprocessing import forkserver
+    import gevent
+    import gipc
+
+    def answer(w):
+        w.put(os.getpid())
+
+    def child_state(w):
+        # Forked while another greenlet of the parent was starting a
+        # forkserver child: none of that start is left over here.
+        w.put(forkserver.socket is socket)
+
+    def forkserver_child():
+        with gipc.pipe() as (r, w):
+            p = gipc.start_process(answer, args=(w,), start_method="forkserver")
+            r.get(timeout=60)
+            p.join(timeout=60)
+        return p.exitcode
+
+    if __name__ == "__main__":
+        starting = gevent.spawn(forkserver_child)
+        gevent.sleep(0.001)
+        mid_start = forkserver.socket is not socket
+        with gipc.pipe() as (r, w):
+            p = gipc.start_process(child_state, args=(w,), start_method="fork")
+            restored_in_child = r.get(timeout=60)
+            p.join(timeout=60)
+        code = starting.get(timeout=60)
+        print(json.dumps([mid_start, restored_in_child, p.exitcode, code, forkserver.socket is socket]))
+    """
+)
+
+
+def test_a_fork_during_a_forkserver_start_leaves_the_child_clean(tmp_path: Path) -> None:
+    script = tmp_path / "forked_meanwhile.py"
+    script.write_text(FORKED_MEANWHILE)
+    out = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=110
+    )
+    assert out.returncode == 0, out.stderr
+    # The parent was mid-start when it forked (the first start waits for the
+    # new forkserver in the event loop); the fork child got the real module.
+    assert json.loads(out.stdout.splitlines()[-1]) == [True, True, 0, 0, True]

@@ -167,6 +167,22 @@ def starting() -> Iterator[None]:
                 _installed = None
 
 
+def _after_fork_in_child() -> None:
+    # Greenlets or threads inside starting() do not exist in a forked child:
+    # put the module back as they would have, and start counting afresh.
+    global _users, _installed, _lock
+    if _lock.locked():
+        _lock = monkey.get_original("_thread", "allocate_lock")()
+    _users = 0
+    if _installed is not None:
+        _installed.restore()
+        _installed = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 _SERVER_NAMES = ("socket", "selectors", "signal", "os")
 
 
