@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import threading
 import traceback
 import warnings
 from collections.abc import Callable
@@ -45,9 +44,8 @@ else:
     def _others_alone() -> bool:
         """Whether the caller's thread is the only one besides this (forking) thread."""
         # What Python counts where it has no OS count: threading's threads
-        # (this one is not among them). No lock: it may be gevent's, and this
-        # thread has no hub to wait with.
-        return len(vars(threading).get("_active", ())) <= 1
+        # (this one is not among them).
+        return _compat.python_thread_count() <= 1
 
 
 def _fork_quietly() -> int:

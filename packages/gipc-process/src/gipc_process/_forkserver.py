@@ -43,16 +43,15 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-import gevent._hub_local as _hub_local
 import gevent.socket
-from gevent import monkey
 from greenlet import getcurrent
+
+from . import _compat
 
 PRELOAD = "gipc_process._forkserver_preload"
 
-_original_socket: Any = monkey.get_original("socket", "socket")
-_lock = monkey.get_original("_thread", "allocate_lock")()
-_poll = monkey.get_original("select", "poll")
+_original_socket: Any = _compat.socket_class
+_lock = _compat.allocate_lock()
 # How many greenlets (or threads) are inside starting() now; the first one in
 # installs the replacements, the last one out restores what it found.
 _users = 0
@@ -63,7 +62,7 @@ class _Socket(_original_socket):  # type: ignore[misc]
     # socket.socket.accept() builds the accepted socket from the socket
     # module's global name, which gevent patched: accept unpatched sockets.
     def accept(self) -> tuple[Any, Any]:
-        fd, addr = self._accept()
+        fd, addr = _compat.accept_descriptor(self)
         return _original_socket(self.family, self.type, self.proto, fileno=fd), addr
 
 
@@ -73,9 +72,7 @@ class _ClientSocket(_Socket):
     # Without a challenge (before Python 3.14) the server sends nothing.
     def connect(self, address: Any) -> None:
         super().connect(address)
-        from multiprocessing import forkserver
-
-        if getattr(forkserver._forkserver, "_forkserver_authkey", None):
+        if _compat.forkserver_authenticates():
             _wait_readable(self.fileno())
 
 
@@ -85,10 +82,10 @@ def _wait_readable(fd: int) -> None:
     # read_signed once the sentinel is readable) cannot wait, and a thread
     # without a hub (plain multiprocessing code elsewhere while gipc starts a
     # child) blocks as it would have, rather than get a hub of its own.
-    hub = _hub_local.get_hub_if_exists()
+    hub = _compat.hub_if_exists()
     if hub is None or getcurrent() is hub:
         return
-    poller = _poll()
+    poller = _compat.select_poll()
     poller.register(fd, select.POLLIN)
     if not poller.poll(0):
         gevent.socket.wait_read(fd)
@@ -110,13 +107,9 @@ class _Installed:
     """What :func:`starting` replaced in ``multiprocessing.forkserver``, to put back."""
 
     def __init__(self, patched: bool) -> None:
-        from multiprocessing import forkserver as module
-
-        forkserver: Any = module
-        self.module = forkserver
-        self.socket = forkserver.socket
-        self.read_signed = forkserver.read_signed
-        self.preload = forkserver._forkserver._preload_modules
+        self.socket = _compat.forkserver_global("socket")
+        self.read_signed = _compat.forkserver_global("read_signed")
+        self.preload = _compat.forkserver_preload()
         self.socket_view = _view(socket, socket=_ClientSocket)
 
         def read_signed(fd: int) -> Any:
@@ -125,23 +118,22 @@ class _Installed:
             return self.read_signed(fd)
 
         self.read_signed_view = read_signed
-        forkserver.socket = self.socket_view
-        forkserver.read_signed = read_signed
+        _compat.set_forkserver_global("socket", self.socket_view)
+        _compat.set_forkserver_global("read_signed", read_signed)
         # An empty list means no preload at all: the server imports nothing
         # of the program, so nothing there is patched.
         if patched and self.preload and PRELOAD not in self.preload:
-            forkserver._forkserver._preload_modules = [*self.preload, PRELOAD]
-        self.preload_view = forkserver._forkserver._preload_modules
+            _compat.set_forkserver_preload([*self.preload, PRELOAD])
+        self.preload_view = _compat.forkserver_preload()
 
     def restore(self) -> None:
         # Leave alone what other code set meanwhile.
-        forkserver = self.module
-        if forkserver.socket is self.socket_view:
-            forkserver.socket = self.socket
-        if forkserver.read_signed is self.read_signed_view:
-            forkserver.read_signed = self.read_signed
-        if forkserver._forkserver._preload_modules is self.preload_view:
-            forkserver._forkserver._preload_modules = self.preload
+        if _compat.forkserver_global("socket") is self.socket_view:
+            _compat.set_forkserver_global("socket", self.socket)
+        if _compat.forkserver_global("read_signed") is self.read_signed_view:
+            _compat.set_forkserver_global("read_signed", self.read_signed)
+        if _compat.forkserver_preload() is self.preload_view:
+            _compat.set_forkserver_preload(self.preload)
 
 
 @contextlib.contextmanager
@@ -172,7 +164,7 @@ def _after_fork_in_child() -> None:
     # put the module back as they would have, and start counting afresh.
     global _users, _installed, _lock
     if _lock.locked():
-        _lock = monkey.get_original("_thread", "allocate_lock")()
+        _lock = _compat.allocate_lock()
     _users = 0
     if _installed is not None:
         _installed.restore()
@@ -190,25 +182,19 @@ def unpatch_server() -> None:
     """In the forkserver process: run its loop on the unpatched standard library."""
     if not _socket_patched():
         return
-    from multiprocessing import forkserver
-
-    real = {name: getattr(forkserver, name) for name in _SERVER_NAMES}
+    real = {name: _compat.forkserver_global(name) for name in _SERVER_NAMES}
     views = {
         "socket": _view(socket, socket=_Socket),
-        "selectors": _view(selectors, DefaultSelector=monkey.get_original("selectors", "DefaultSelector")),
-        "signal": _view(signal, signal=monkey.get_original("signal", "signal")),
-        "os": _view(
-            os,
-            fork=monkey.get_original("os", "fork"),
-            waitpid=monkey.get_original("os", "waitpid"),
-        ),
+        "selectors": _view(selectors, DefaultSelector=_compat.default_selector),
+        "signal": _view(signal, signal=_compat.signal_signal),
+        "os": _view(os, fork=_compat.os_fork, waitpid=_compat.os_waitpid),
     }
     for name, view in views.items():
-        setattr(forkserver, name, view)
+        _compat.set_forkserver_global(name, view)
 
     def restore() -> None:
         # The server's children run the program: they get the real modules.
         for name, module in real.items():
-            setattr(forkserver, name, module)
+            _compat.set_forkserver_global(name, module)
 
     os.register_at_fork(after_in_child=restore)
