@@ -33,6 +33,7 @@ os_waitpid: Callable[[int, int], tuple[int, int]] = monkey.get_original("os", "w
 select_poll: Callable[[], Any] = monkey.get_original("select", "poll")
 start_new_thread: Callable[..., int] = monkey.get_original("_thread", "start_new_thread")
 allocate_lock: Callable[[], Any] = monkey.get_original("_thread", "allocate_lock")
+rlock: Callable[[], Any] = monkey.get_original("_thread", "RLock")
 thread_ident: Callable[[], int] = monkey.get_original("_thread", "get_ident")
 thread_native_id: Callable[[], int] = monkey.get_original("_thread", "get_native_id")
 sleep: Callable[[float], None] = monkey.get_original("time", "sleep")
