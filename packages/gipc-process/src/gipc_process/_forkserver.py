@@ -51,7 +51,10 @@ from . import _compat
 PRELOAD = "gipc_process._forkserver_preload"
 
 _original_socket: Any = _compat.socket_class
-_lock = _compat.allocate_lock()
+# Re-entrant for its owner check: never taken with a with-statement, whose
+# lock a signal handler raising after __enter__() leaves held on Python 3.14
+# (see _forker.py).
+_lock = _compat.rlock()
 # How many greenlets (or threads) are inside starting() now; the first one in
 # installs the replacements, the last one out restores what it found.
 _users = 0
@@ -145,26 +148,40 @@ def starting() -> Iterator[None]:
     cooperative waits.
     """
     global _users, _installed
-    with _lock:
-        if _users == 0:
-            _installed = _Installed(_socket_patched())
-        _users += 1
+    entered = False
     try:
+        try:
+            _lock.acquire()
+            if _users == 0:
+                _installed = _Installed(_socket_patched())
+            _users += 1
+            entered = True
+        finally:
+            try:
+                _lock.release()
+            except RuntimeError:
+                pass  # the acquire() was interrupted: not ours
         yield
     finally:
-        with _lock:
-            _users -= 1
+        try:
+            _lock.acquire()
+            if entered:
+                _users -= 1
             if _users == 0 and _installed is not None:
                 _installed.restore()
                 _installed = None
+        finally:
+            try:
+                _lock.release()
+            except RuntimeError:
+                pass
 
 
 def _after_fork_in_child() -> None:
     # Greenlets or threads inside starting() do not exist in a forked child:
     # put the module back as they would have, and start counting afresh.
     global _users, _installed, _lock
-    if _lock.locked():
-        _lock = _compat.allocate_lock()
+    _lock = _compat.rlock()
     _users = 0
     if _installed is not None:
         _installed.restore()
