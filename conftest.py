@@ -73,6 +73,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 def _hub() -> None:
     # The hub and its loop open descriptors once, on first use, for the whole run.
     gevent.get_hub().loop  # noqa: B018
+    # So does ctypes, with a libffi of static trampolines (3.4+, e.g. Debian
+    # unstable's Python 3.14): a descriptor of libffi itself, from its import
+    # on. gipc_process imports it on first need (the SIGCHLD handler check).
+    import ctypes  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

@@ -71,3 +71,20 @@ def test_bump_script_rejects_non_versions(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0
     assert "not a release version" in proc.stderr
+
+
+def test_the_declared_pythons_are_the_tested_ones() -> None:
+    # Each distribution's classifiers name exactly the Pythons of hatch's
+    # matrix; the docs state that range.
+    with open(ROOT / "hatch.toml", "rb") as f:
+        (matrix,) = tomllib.load(f)["envs"]["matrix"]["matrix"]
+    tested = matrix["python"]
+    for dist in DISTS:
+        declared = [
+            c.rsplit(" :: ", 1)[1]
+            for c in _project(dist)["classifiers"]
+            if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+        ]
+        assert declared == tested, dist
+    platforms = (ROOT / "docs" / "platforms.rst").read_text()
+    assert f"gipc supports CPython {tested[0]} to {tested[-1]}" in platforms

@@ -253,3 +253,43 @@ def test_overlapping_fork_children_on_every_loop(tmp_path: Path, loop: str) -> N
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ok"]
+
+
+SUBPROCESS_AFTER_PARENT = textwrap.dedent(
+    """
+    from gevent import monkey
+    monkey.patch_all()
+    import subprocess, sys
+    import gevent
+    import gipc_process, gipc_transport
+
+    def child(w):
+        code = "hung"
+        with gevent.Timeout(20, False):
+            code = subprocess.run([sys.executable, "-c", "raise SystemExit(4)"]).returncode
+        w.put(code)
+
+    if __name__ == "__main__":
+        # The parent's patched subprocess installs libev's SIGCHLD handler
+        # (under libuv, gevent's own) before the fork.
+        assert subprocess.run([sys.executable, "-c", "raise SystemExit(3)"]).returncode == 3
+        with gipc_transport.pipe() as (r, w):
+            p = gipc_process.start_process(child, args=(w,), start_method="fork")
+            print(r.get(timeout=30))
+            p.join(timeout=30)
+        print(p.exitcode)
+    """
+)
+
+
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_fork_child_waits_for_its_subprocess_after_the_parent_did(tmp_path: Path, loop: str) -> None:
+    # The child gives SIGCHLD its default disposition back; gevent's note that
+    # libev's handler was installed (inherited from the parent) must go too,
+    # or the child's first child watcher waits for a signal that never comes.
+    script = tmp_path / "subprocess_after_parent.py"
+    script.write_text(SUBPROCESS_AFTER_PARENT)
+    env = dict(os.environ, GEVENT_LOOP=loop)
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["4", "0"]

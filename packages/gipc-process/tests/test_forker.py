@@ -212,3 +212,39 @@ def test_a_start_after_one_whose_caller_left_takes_that_child_down() -> None:
     _own_child(1)
     _own_child(2)
     assert set(children()) - before == set()
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
+def test_a_start_from_a_signal_handler_interrupting_a_start_fails_clearly() -> None:
+    # The interrupted start holds the forker until its fork is done: a
+    # second start from the same thread would wait for it forever. It fails
+    # at once instead, and the interrupted start completes.
+    errors: list[BaseException] = []
+    armed = [False]
+
+    def handler(signum: int, frame: Any) -> None:
+        if armed[0] and frame is not None and frame.f_code is _WAIT:
+            armed[0] = False
+            try:
+                gipc_process.start_process(_nothing, start_method="fork")
+            except gipc_process.GIPCError as exc:
+                errors.append(exc)
+
+    before = set(children())
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+        for _ in range(500):
+            armed[0] = True
+            p = gipc_process.start_process(_nothing, start_method="fork")
+            p.join(timeout=60)
+            assert p.exitcode == 0
+            if errors:
+                break
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert len(errors) == 1, "the handler never ran while start() waited for the fork"
+    assert "interrupted a fork start in the same thread" in str(errors[0])
+    _own_child(1)
+    assert set(children()) - before == set()

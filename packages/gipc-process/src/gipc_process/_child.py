@@ -104,6 +104,12 @@ class InheritedHub:
         # (subprocess, gipc, multiprocessing) must keep their statuses.
         if sigchld is not None:
             _c_signal.signal(signal.SIGCHLD, sigchld)
+            # And tell the loop so, as gevent's own signal.signal(SIGCHLD)
+            # does: if the parent had installed libev's handler (its patched
+            # subprocess did), the child inherits gevent's note that it is
+            # installed, and the child's first child watcher (a patched
+            # subprocess.run()) would wait for a SIGCHLD that never comes.
+            _compat.forget_gevent_sigchld(hub.loop)
         self.uninstall()
         return hub
 

@@ -3,8 +3,9 @@
 Each name here stands for something a newer gevent or Python may change:
 the unpatched originals behind ``gevent.monkey`` (a child must be forked, and
 a pid reaped, by the real primitives), multiprocessing's set of started
-children and its launchers, gevent's per-thread hub bookkeeping, and the raw
-C signal module.
+children and its launchers, the forkserver client's module globals and its
+preload list, threading's table of threads, gevent's per-thread hub
+bookkeeping and SIGCHLD note, and the raw C signal module.
 When one of them moves, this module is the one to adapt; the oldest gevent
 gipc supports (the ``oldest`` test environment) exercises every name.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import copyreg
 import importlib
 import multiprocessing.process
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -47,9 +49,13 @@ os_waitpid: Callable[[int, int], tuple[int, int]] = monkey.get_original("os", "w
 select_poll: Callable[[], Any] = _original("select", "poll")
 start_new_thread: Callable[..., int] = monkey.get_original("_thread", "start_new_thread")
 allocate_lock: Callable[[], Any] = monkey.get_original("_thread", "allocate_lock")
+rlock: Callable[[], Any] = monkey.get_original("_thread", "RLock")
 thread_ident: Callable[[], int] = monkey.get_original("_thread", "get_ident")
 thread_native_id: Callable[[], int] = monkey.get_original("_thread", "get_native_id")
 sleep: Callable[[float], None] = monkey.get_original("time", "sleep")
+socket_class: Any = monkey.get_original("socket", "socket")
+signal_signal: Callable[..., Any] = monkey.get_original("signal", "signal")
+default_selector: Any = monkey.get_original("selectors", "DefaultSelector")
 
 # The raw signal dispositions, from the C module: gevent's patched functions
 # treat SIGCHLD specially and would create a hub to do so, and signal's
@@ -75,6 +81,65 @@ def started_children() -> set[Any]:
 def launch_as_multiprocessing(ctx: Any, process: Any) -> Any:
     """Start the child of ``process`` with multiprocessing's launcher for ``ctx``; return its ``Popen``."""
     return ctx.Process._Popen(process)
+
+
+def python_thread_count() -> int:
+    """How many threads ``threading`` knows of, counted without its lock.
+
+    The lock may be gevent's, and the caller (gipc's forking thread) has no
+    hub to wait with.
+    """
+    return len(vars(threading).get("_active", ()))
+
+
+def accept_descriptor(sock: Any) -> tuple[int, Any]:
+    """Accept a connection on ``sock``; return the new descriptor and the address, no socket object.
+
+    ``socket.socket.accept()`` wraps the descriptor in the socket module's
+    global ``socket`` class, which gevent patches.
+    """
+    fd, address = sock._accept()
+    return fd, address
+
+
+def forkserver() -> Any:
+    """:mod:`multiprocessing.forkserver`, imported at first use.
+
+    Importing gipc_process leaves multiprocessing's modules as they are.
+    """
+    from multiprocessing import forkserver as module
+
+    return module
+
+
+def forkserver_global(name: str) -> Any:
+    """A module global of :mod:`multiprocessing.forkserver` (``socket``, ``read_signed``, ``os``...)."""
+    return getattr(forkserver(), name)
+
+
+def set_forkserver_global(name: str, value: Any) -> None:
+    """Replace a module global of :mod:`multiprocessing.forkserver`; its functions look it up at each call."""
+    setattr(forkserver(), name, value)
+
+
+def forkserver_preload() -> Any:
+    """The forkserver's preload modules (``set_forkserver_preload()``'s list; empty: none)."""
+    return forkserver()._forkserver._preload_modules
+
+
+def set_forkserver_preload(modules: Any) -> None:
+    """Set the forkserver's preload modules, as ``set_forkserver_preload()`` does, without its checks."""
+    forkserver()._forkserver._preload_modules = modules
+
+
+def forkserver_authenticates() -> bool:
+    """Whether the running forkserver sends each client a challenge first (Python 3.14+)."""
+    return bool(getattr(forkserver()._forkserver, "_forkserver_authkey", None))
+
+
+def hub_if_exists() -> Any:
+    """This thread's hub, or ``None``: never makes one."""
+    return _hub_local.get_hub_if_exists()
 
 
 def hub_class() -> Any:
@@ -170,6 +235,16 @@ def gevent_sigchld_installed(loop: Any) -> bool:
     if signal.getsignal(signal.SIGCHLD) not in (signal.SIG_DFL, None):
         return False
     return _native_handler(signal.SIGCHLD)
+
+
+def forget_gevent_sigchld(loop: Any) -> None:
+    """Tell ``loop`` that gevent's SIGCHLD handling is no longer installed (the disposition was reset).
+
+    What gevent's own ``signal.signal(SIGCHLD, SIG_DFL)`` does after resetting
+    the disposition; libev keeps the note process-wide, so a forked child
+    inherits it.
+    """
+    loop.reset_sigchld()
 
 
 _sigaction: Any = None

@@ -30,17 +30,34 @@ _os_fork = _compat.os_fork
 _os_close = _compat.os_close
 
 
+if sys.platform.startswith("linux"):
+
+    def _others_alone() -> bool:
+        """Whether the caller's thread is the only one besides this (forking) thread."""
+        try:
+            return len(os.listdir("/proc/self/task")) - 1 <= 1
+        except OSError:
+            return False
+
+else:
+
+    def _others_alone() -> bool:
+        """Whether the caller's thread is the only one besides this (forking) thread."""
+        # What Python counts where it has no OS count: threading's threads
+        # (this one is not among them).
+        return _compat.python_thread_count() <= 1
+
+
 def _fork_quietly() -> int:
     # Python 3.12+ warns about forking a process with more than one thread.
     # This thread is ours and the caller waits for it: counted without it,
     # the process warns exactly when os.fork() from the caller would have
     # (another thread, e.g. pytest-timeout's, may hold a lock the child needs).
-    if sys.version_info >= (3, 12) and sys.platform.startswith("linux"):
-        try:
-            alone = len(os.listdir("/proc/self/task")) - 1 <= 1
-        except OSError:
-            alone = False
-        if alone:
+    # The warning is Python's own, attributed to this module as
+    # multiprocessing's is to multiprocessing.popen_fork. Filters are changed
+    # only when no other thread exists that could warn or change them meanwhile.
+    if sys.version_info >= (3, 12):
+        if _others_alone():
             with warnings.catch_warnings():
                 warnings.filterwarnings(
                     "ignore", message=r".*is multi-threaded, use of fork\(\)", category=DeprecationWarning

@@ -25,7 +25,14 @@ A signal handler that raises in the calling thread (``KeyboardInterrupt``)
 while the fork is handed over or waited for does not cut the wait short:
 the caller waits for the fork, kills and reaps the child, then raises.
 Leaving early would leave a child forked after its pipes were closed, with
-nobody to reap it.
+nobody to reap it. The locks the calling thread takes are therefore never
+taken with a ``with`` statement: Python 3.14 checks for pending signals
+right after a ``with`` statement's ``__enter__()`` returns and before the
+block is protected, so an exception raised there left the lock held for
+good, and every later start hung. They are re-entrant locks, which know
+their owner: acquired inside ``try``, released in ``finally`` unless the
+acquire itself was interrupted (releasing a lock this thread does not hold
+raises ``RuntimeError`` then).
 """
 
 from __future__ import annotations
@@ -37,11 +44,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from gipc_transport import GIPCError
+
 from . import _compat
 
 # Real OS threads, locks and sleeps, also when gevent.monkey has patched them.
 _start_new_thread = _compat.start_new_thread
 _allocate_lock = _compat.allocate_lock
+_rlock = _compat.rlock
 _get_ident = _compat.thread_ident
 _get_native_id = _compat.thread_native_id
 _sleep = _compat.sleep
@@ -67,8 +77,9 @@ class Forker:
 
     def __init__(self) -> None:
         self._pid = os.getpid()
-        self._serving = _allocate_lock()  # held by a caller from request to result
-        self._state = _allocate_lock()  # guards _running against the idle timeout
+        # Re-entrant for their owner check (see the module's docstring).
+        self._serving = _rlock()  # held by a caller from request to result
+        self._state = _rlock()  # guards _running against the idle timeout
         self._wake = _allocate_lock()
         self._wake.acquire()
         # A wake-up for the caller, released once _finished is set; the
@@ -95,28 +106,44 @@ class Forker:
         Only a second exception, raised while the first is being caught,
         gets out with the job unsettled; the next call settles it (see
         :meth:`_settle_abandoned`).
+
+        :raises GIPCError: if called from a signal handler that interrupted
+            a start in this same thread: that start holds the forker until
+            its fork is done, so waiting for it here would never end.
         """
+        me = _get_ident()
+        if self._caller == me:
+            # Only this thread sets _caller to itself, while it holds _serving.
+            raise GIPCError(
+                "cannot start a fork child from code that interrupted a fork start in the same thread "
+                "(a signal handler?): start it after that start returned"
+            )
         interrupted: BaseException | None = None
-        with self._serving:
-            self._caller = _get_ident()
-            try:
-                if self._pending:
-                    self._settle_abandoned()
-                while True:
-                    try:
-                        if not self._pending:
-                            self._hand_over(fork)
-                        self._wait_finished(spin=interrupted is None)
-                        break
-                    except BaseException as exc:
-                        if not self._pending:
-                            raise  # before the hand-over: no child
-                        if interrupted is None:
-                            interrupted = exc
-                result, self._result = self._result, None
-                self._pending = False
-            finally:
+        try:
+            self._serving.acquire()
+            self._caller = me
+            if self._pending:
+                self._settle_abandoned()
+            while True:
+                try:
+                    if not self._pending:
+                        self._hand_over(fork)
+                    self._wait_finished(spin=interrupted is None)
+                    break
+                except BaseException as exc:
+                    if not self._pending:
+                        raise  # before the hand-over: no child
+                    if interrupted is None:
+                        interrupted = exc
+            result, self._result = self._result, None
+            self._pending = False
+        finally:
+            if self._caller == me:
                 self._caller = None
+            try:
+                self._serving.release()
+            except RuntimeError:
+                pass  # the acquire() was interrupted: not ours
         return result, interrupted
 
     def _settle_abandoned(self) -> None:
@@ -133,7 +160,8 @@ class Forker:
             _kill_and_reap(left)
 
     def _hand_over(self, fork: Callable[[], int]) -> None:
-        with self._state:
+        try:
+            self._state.acquire()
             if not self._running:
                 self._running = True
                 try:
@@ -148,6 +176,11 @@ class Forker:
             # handlers only at calls, function entries and backward jumps.
             self._pending = True
             self._wake.release()
+        finally:
+            try:
+                self._state.release()
+            except RuntimeError:
+                pass  # the acquire() was interrupted: not ours
 
     def _wait_finished(self, spin: bool) -> None:
         """Wait until the job ran: yield the CPU for up to ``SPIN_SECONDS``, then sleep.
@@ -189,18 +222,31 @@ class Forker:
         """Before a fork that is not ours: end the forker thread if it is idle."""
         if _get_ident() in (self._ident, self._caller):
             return  # our own fork, or a signal handler forking while we wait for it
-        if not self._serving.acquire(blocking=False):
-            return  # busy with a fork for another thread
+        native_id = None
         try:
-            with self._state:
+            # A fork from a signal handler of the thread that just took
+            # _serving (or is about to give it back) gets it again: nothing
+            # is pending for that thread then.
+            if not self._serving.acquire(blocking=False):
+                return  # busy with a fork for another thread
+            try:
+                self._state.acquire()
                 if not self._running or self._pending:
                     return  # gone, or its job still runs (its caller left: see _settle_abandoned)
                 self._running = False
                 self._job = None
                 native_id = self._native_id
                 self._wake.release()
+            finally:
+                try:
+                    self._state.release()
+                except RuntimeError:
+                    pass  # the acquire() was interrupted: not ours
         finally:
-            self._serving.release()
+            try:
+                self._serving.release()
+            except RuntimeError:
+                pass  # not acquired (busy elsewhere), or the acquire() was interrupted
         if sys.platform.startswith("linux") and native_id is not None:
             # The thread ends right away; its task disappears shortly after.
             pause = 0.0001
@@ -237,6 +283,7 @@ def fork_in_thread(fork: Callable[[], int]) -> int:
     The calling thread waits, as it would in ``os.fork()``.
 
     :raises OSError: if the thread cannot be started or ``fork`` fails.
+    :raises GIPCError: if a signal handler calls this while it waits in the same thread.
     """
     result, interrupted = _current().fork(fork)
     if isinstance(result, BaseException):

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from gipc_transport import Handle
 
-from . import _compat, _reaped, _status
+from . import _compat, _forkserver, _reaped, _status
 
 if sys.platform != "win32":
     # multiprocessing's fork launcher, which _fork builds on, does not
@@ -224,6 +224,13 @@ class ForkserverStart(ChildStart):
     sentinel_may_linger = False
     gevent_may_reap = False
 
+    def launch(self, process: Any) -> Any:
+        # multiprocessing's forkserver client blocks the thread while the
+        # server starts, and cannot authenticate on a gevent socket (Python
+        # 3.14+ under monkey-patching): see _forkserver.py.
+        with _forkserver.starting():
+            return super().launch(process)
+
     def open_pidfd(self) -> int | None:
         # The status arrives after the exit, through the sentinel: wait for that.
         return None
@@ -231,15 +238,12 @@ class ForkserverStart(ChildStart):
     def collect(self) -> int | None:
         popen = self.popen
         if popen.returncode is None:
-            # Imported here: importing gipc_process leaves multiprocessing as it is.
-            from multiprocessing import forkserver
-
             poller = _compat.select_poll()
             poller.register(popen.sentinel, select.POLLIN)
             if not poller.poll(0):
                 return None
             try:
-                popen.returncode = forkserver.read_signed(popen.sentinel)
+                popen.returncode = _compat.forkserver().read_signed(popen.sentinel)
             except (OSError, EOFError):
                 # As multiprocessing does: the forkserver itself went away.
                 popen.returncode = 255
