@@ -29,6 +29,24 @@ def open_fds() -> set[int]:
     return fds
 
 
+def thread_children() -> set[int]:
+    """Pids of the processes this process's threads started (``/proc/self/task/*/children``).
+
+    A thread that ends between the listing and the read takes its file with
+    it, and its children move to another thread, perhaps one already read:
+    list again until one pass reads every thread.
+    """
+    while True:
+        found: set[int] = set()
+        try:
+            for tid in os.listdir("/proc/self/task"):
+                with open(f"/proc/self/task/{tid}/children") as f:
+                    found.update(int(pid) for pid in f.read().split())
+        except FileNotFoundError:
+            continue
+        return found
+
+
 def children() -> dict[int, str]:
     """Direct children of this process and their states (``Z`` is a zombie)."""
     me = os.getpid()

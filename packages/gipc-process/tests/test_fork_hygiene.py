@@ -19,6 +19,8 @@ import gipc_transport
 import pytest
 from gipc_transport import lowlevel
 
+from _proc_accounting import thread_children
+
 _NO_FORK = pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork start method: POSIX only")
 
 # Registers an at-fork hook that yields to the hub *before* gipc is imported,
@@ -185,11 +187,7 @@ def _children() -> set[int]:
         # No /proc/<tid>/children (under wine, /proc is the host's): the
         # children multiprocessing knows, which every gipc child joins at its start.
         return {p.pid for p in multiprocessing.active_children() if p.pid is not None}
-    found: set[int] = set()
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/children") as f:
-            found.update(int(pid) for pid in f.read().split())
-    return found
+    return thread_children()
 
 
 def test_handle_busy_in_another_greenlet_is_refused_before_any_child_exists(start_method: str) -> None:
@@ -352,6 +350,7 @@ _LIBEV_SIGNALS = pytest.mark.xfail(
 )
 
 
+@_NO_FORK
 @pytest.mark.parametrize(
     ("loop", "parent"),
     [

@@ -10,6 +10,8 @@ import gipc_process
 import gipc_transport
 import pytest
 
+from _proc_accounting import thread_children
+
 # Not the existence of /proc: under wine, Windows programs see the host's.
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts descriptors in /proc")
 
@@ -27,11 +29,7 @@ def _open_fds() -> set[str]:
 
 
 def _children() -> set[int]:
-    found: set[int] = set()
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/children") as f:
-            found.update(int(pid) for pid in f.read().split())
-    return found
+    return thread_children()
 
 
 # A leak of one descriptor or process per child shows after the first few

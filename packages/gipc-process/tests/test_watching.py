@@ -17,6 +17,8 @@ import gipc_process
 import gipc_transport
 import pytest
 
+from _proc_accounting import thread_children
+
 _NO_FORK = pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork start method: POSIX only")
 # Windows keeps a child's exit code in its process handle: nothing reaps it.
 _POSIX_REAPING = pytest.mark.skipif(
@@ -51,19 +53,20 @@ def _fork_lingering_grandchild(release: gipc_transport.Reader, report: gipc_tran
     report.put(pid)
 
 
-def _die_leaving_grandchild(release: gipc_transport.Reader, report: gipc_transport.Writer) -> None:
+def _die_leaving_grandchild(
+    release: gipc_transport.Reader, report: gipc_transport.Writer, die: gipc_transport.Reader
+) -> None:
     # Killed, the child writes no exit code; the grandchild keeps the
-    # child's end of the sentinel pipe open.
+    # child's end of the sentinel pipe open. It dies only when told, once the
+    # parent is about to block in waitpid(): dying earlier, it could be
+    # reaped by gipc's own watcher while the parent's get() runs the loop.
     _fork_lingering_grandchild(release, report)
+    die.get()
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _children() -> set[int]:
-    found: set[int] = set()
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/children") as f:
-            found.update(int(pid) for pid in f.read().split())
-    return found
+    return thread_children()
 
 
 def _run_exit_3() -> int:
@@ -150,9 +153,16 @@ def test_sentinel_held_open_by_a_grandchild_does_not_hang_join() -> None:
 def test_status_taken_while_a_grandchild_holds_the_sentinel_does_not_hang() -> None:
     # The watcher may wait on a pidfd and leave the sentinel blocking; looking
     # there for a reported code must not wait for the grandchild.
-    with gipc_transport.pipe() as (release_r, release_w), gipc_transport.pipe() as (r, w):
-        p = gipc_process.start_process(_die_leaving_grandchild, args=(release_r, w), start_method="fork")
+    with (
+        gipc_transport.pipe() as (release_r, release_w),
+        gipc_transport.pipe() as (r, w),
+        gipc_transport.pipe() as (die_r, die_w),
+    ):
+        p = gipc_process.start_process(
+            _die_leaving_grandchild, args=(release_r, w, die_r), start_method="fork"
+        )
         grandchild = r.get(timeout=60)
+        die_w.put(None)  # a small put completes at once: no switch to the loop
         pid, status = os.waitpid(p.pid, 0)
         assert os.waitstatus_to_exitcode(status) == -signal.SIGKILL
         with pytest.warns(gipc_process.StatusLostWarning, match=f"child process {p.pid}"):
