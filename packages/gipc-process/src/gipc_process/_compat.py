@@ -222,19 +222,18 @@ def gevent_sigchld_installed(loop: Any) -> bool:
     """Whether gevent's SIGCHLD handling (which reaps every child) is installed for ``loop``.
 
     gevent installs it with the first child watcher, on the default loop only.
+    Asked at every start, so it stays cheap: the raw C signal module, no
+    enum conversion, one ``sigaction()`` call into a preallocated type.
     """
-    try:
-        # libuv: gevent's own signal watcher.
-        return bool(loop._sigchld_watcher)
-    except AttributeError:
-        pass
+    # libuv: gevent's own signal watcher.
+    watcher = getattr(loop, "_sigchld_watcher", _NO_WATCHER)
+    if watcher is not _NO_WATCHER:
+        return bool(watcher)
     # libev keeps the state in C. Its handler is native: Python's signal
     # module still reports the default disposition while it is installed.
-    import signal
-
-    if signal.getsignal(signal.SIGCHLD) not in (signal.SIG_DFL, None):
+    if c_signal.getsignal(_SIGCHLD) not in (c_signal.SIG_DFL, None):
         return False
-    return _native_handler(signal.SIGCHLD)
+    return _native_handler(_SIGCHLD)
 
 
 def forget_gevent_sigchld(loop: Any) -> None:
@@ -247,22 +246,26 @@ def forget_gevent_sigchld(loop: Any) -> None:
     loop.reset_sigchld()
 
 
+_NO_WATCHER = object()
+_SIGCHLD: int = getattr(c_signal, "SIGCHLD", 17)
 _sigaction: Any = None
+_SigactionBuffer: Any = None
 
 
 def _native_handler(signum: int) -> bool:
-    global _sigaction
+    global _sigaction, _SigactionBuffer
     try:
         import ctypes
 
         if _sigaction is None:
             _sigaction = ctypes.CDLL(None, use_errno=True).sigaction
-        # struct sigaction starts with the handler on Linux, the BSDs and
-        # macOS; the buffer is larger than the struct on each of them.
-        buf = ctypes.create_string_buffer(512)
+            # struct sigaction starts with the handler on Linux, the BSDs and
+            # macOS; the buffer is larger than the struct on each of them.
+            _SigactionBuffer = ctypes.c_void_p * 64
+        buf = _SigactionBuffer()
         if _sigaction(signum, None, buf) != 0:
             return False
-        handler = ctypes.c_void_p.from_buffer(buf).value or 0
+        handler = buf[0] or 0
     except (ImportError, OSError, AttributeError):
         return False
     return handler not in (0, 1)  # SIG_DFL, SIG_IGN

@@ -176,6 +176,9 @@ class Process(multiprocessing.process.BaseProcess):
         # sent to it and the launcher all use this list.
         given = self._gipc_given = lowlevel.find_handles(self._args, self._kwargs)
         start = self._gipc_start = _start.start_for(self._gipc_ctx or multiprocessing.get_context(), given)
+        # Made before the launch, started once the child exists (after a
+        # fork, every page the parent writes is copied first).
+        watcher = _watch.watcher_for(start, self)
         started = False
         try:
             with lowlevel.transferring(given) as transfer:
@@ -186,7 +189,8 @@ class Process(multiprocessing.process.BaseProcess):
             # A child that exists is watched, also if closing the parent's
             # copies of its handles failed.
             if started:
-                self._watcher = _watch.start_watching(start, self)
+                watcher.start()
+                self._watcher = watcher
                 _exit.register(Process)
 
     def run(self) -> None:

@@ -43,6 +43,8 @@ class Watcher(Protocol):
     #: Set once the child's exit status is collected.
     exited: gevent.event.Event
 
+    def start(self) -> None: ...
+
     def mark_exited(self) -> None: ...
 
     def close(self) -> None: ...
@@ -62,6 +64,18 @@ class ChildWatcher:
         self.exited = gevent.event.Event()
         self._on_exit = on_exit
         self._loop = gevent.get_hub().loop
+        # Decided before the fork (see start_watching): whether gevent's
+        # reaper will take this child's status too.
+        self._gevent_reaps = child.gevent_may_reap and _reaped.gevent_will_reap(self._loop)
+        self._pidfd: int | None = None
+        self._drains = False
+        self._io: Any = None
+        self._timer: Any = None
+        self._interval = 0.1
+
+    def start(self) -> None:
+        """Start watching, once the child exists."""
+        child = self.child
         self._pidfd = child.open_pidfd()
         sentinel = child.popen.sentinel
         # A child that writes its exit code to the sentinel just before
@@ -71,11 +85,9 @@ class ChildWatcher:
         if self._drains:
             os.set_blocking(sentinel, False)
         fd = sentinel if self._pidfd is None else self._pidfd
-        self._io: Any = self._loop.io(fd, 1)
-        self._timer: Any = None
-        self._interval = 0.1
+        self._io = self._loop.io(fd, 1)
         self._io.start(self._readable)
-        if child.gevent_may_reap and _reaped.gevent_will_reap(self._loop):
+        if self._gevent_reaps:
             child.gevent_reaped = _reaped.GeventReaped(self._loop, child.pid, self._check)
         if self._pidfd is None and child.sentinel_may_linger:
             # The sentinel may stay open after the exit (a grandchild
@@ -123,7 +135,8 @@ class ChildWatcher:
         self._on_exit()
 
     def close(self) -> None:
-        self._io.close()
+        if self._io is not None:
+            self._io.close()
         if self._timer is not None:
             self._timer.close()
         if self.child.gevent_reaped is not None:
@@ -133,8 +146,15 @@ class ChildWatcher:
             _os_close(pidfd)
 
 
-def start_watching(child: ChildStart, process: Any) -> Watcher:
-    """Start watching the child of ``child``; keep only a weak reference to ``process``."""
+def watcher_for(child: ChildStart, process: Any) -> Watcher:
+    """Make the watcher of the child of ``child``; :meth:`~Watcher.start` it once the child exists.
+
+    Made before the launch: what needs no pid is done while the parent's
+    memory is still its own. Right after a fork every page the parent
+    writes is copied first, so the same work costs several times as much
+    once the child exists (see docs/performance.rst). Keeps only a weak
+    reference to ``process``.
+    """
     ref = weakref.ref(process)
 
     def forget() -> None:

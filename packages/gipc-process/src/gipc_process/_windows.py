@@ -135,16 +135,22 @@ class HandleWatcher:
         self._on_exit = on_exit
         self._loop = gevent.get_hub().loop
         self._timer: Any = None
+        self._async: Any = None
+        self._handle: int | None = None
+        self._thread: _WaitThread | None = None
+
+    def start(self) -> None:
+        """Start watching, once the child exists."""
         # Referenced (as the POSIX sentinel watcher is): the loop runs while a
         # child is watched, so that a join() with nothing else to do waits.
-        self._async: Any = self._loop.async_()
+        self._async = self._loop.async_()
         self._async.start(self._check)
         winapi = _winapi()
         me = winapi.GetCurrentProcess()
         # The thread's own handle: Popen.close() may close the original while it waits.
-        handle = winapi.DuplicateHandle(me, child.popen.sentinel, me, 0, False, winapi.DUPLICATE_SAME_ACCESS)
-        self._handle: int | None = handle
-        self._thread: _WaitThread | None = _wait_for(handle, self._async.send)
+        handle = winapi.DuplicateHandle(me, self.child.popen.sentinel, me, 0, False, winapi.DUPLICATE_SAME_ACCESS)
+        self._handle = handle
+        self._thread = _wait_for(handle, self._async.send)
 
     def _check(self) -> None:
         if self.exited.is_set():
@@ -168,6 +174,7 @@ class HandleWatcher:
         if self._thread is not None and self._handle is not None:
             thread, self._thread = self._thread, None
             thread.remove(self._handle)
-        self._async.close()
+        if self._async is not None:
+            self._async.close()
         if self._timer is not None:
             self._timer.close()
