@@ -148,7 +148,8 @@ class HandleWatcher:
         winapi = _winapi()
         me = winapi.GetCurrentProcess()
         # The thread's own handle: Popen.close() may close the original while it waits.
-        handle = winapi.DuplicateHandle(me, self.child.popen.sentinel, me, 0, False, winapi.DUPLICATE_SAME_ACCESS)
+        sentinel = self.child.popen.sentinel
+        handle = winapi.DuplicateHandle(me, sentinel, me, 0, False, winapi.DUPLICATE_SAME_ACCESS)
         self._handle = handle
         self._thread = _wait_for(handle, self._async.send)
 
