@@ -64,7 +64,7 @@ class ChildWatcher:
         self.exited = gevent.event.Event()
         self._on_exit = on_exit
         self._loop = gevent.get_hub().loop
-        # Decided before the fork (see start_watching): whether gevent's
+        # Decided before the launch (see watcher_for): whether gevent's
         # reaper will take this child's status too.
         self._gevent_reaps = child.gevent_may_reap and _reaped.gevent_will_reap(self._loop)
         self._pidfd: int | None = None
