@@ -344,8 +344,7 @@ def test_a_pool_made_while_its_module_is_imported_runs_that_modules_functions(tm
     import sys
 
     (tmp_path / "pool_at_import.py").write_text(POOL_AT_IMPORT)
-    out = subprocess.run(
-        [sys.executable, "-c", "import pool_at_import"], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
+    command = [sys.executable, "-c", "import pool_at_import"]
+    out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["result 49"]
