@@ -374,3 +374,40 @@ def test_a_fork_childs_own_hub_has_a_working_default_loop(tmp_path: Path, loop: 
     assert out.returncode == 0, out.stderr
     results = json.loads(out.stdout.splitlines()[-1])
     assert results == [[[["usr1"], 7, True], 0]] * 10, out.stderr
+
+
+# Imported, not run: the fork happens while this module is being imported,
+# and the child imports it again.
+IMPORTED_WHILE_STARTING = textwrap.dedent(
+    """
+    import gipc_process, gipc_transport
+
+    def child(w):
+        import imported_while_starting as me  # still being imported in the parent
+        w.put(me.__name__)
+
+    with gipc_transport.pipe() as (r, w):
+        # A daemon: a child that hangs is ended when this parent gives up.
+        p = gipc_process.start_process(child, args=(w,), daemon=True, start_method="fork")
+        print("child imported", r.get(timeout=20))
+        p.join(20)
+    print("exitcode", p.exitcode)
+    """
+)
+
+
+@_NO_FORK
+def test_a_fork_child_can_import_the_module_whose_import_started_it(tmp_path: Path) -> None:
+    # A module lock held by the importing thread in the parent is the
+    # child's own after the fork, as after a fork from that very thread; the
+    # fork happens on gipc's forker thread, whose child used to wait forever.
+    (tmp_path / "imported_while_starting.py").write_text(IMPORTED_WHILE_STARTING)
+    out = subprocess.run(
+        [sys.executable, "-c", "import imported_while_starting"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["child imported imported_while_starting", "exitcode 0"]

@@ -319,3 +319,32 @@ def test_submit_from_another_thread_is_refused() -> None:
         t.start()
         t.join(30)
     assert len(errors) == 1 and isinstance(errors[0], gipc.GIPCError)
+
+
+# Imported, not run: a library that keeps a pool from import time on, and
+# calls a function of its own that the worker must import.
+POOL_AT_IMPORT = """
+import gipc
+
+def square(x):
+    return x * x
+
+# A worker that hangs is killed after task_timeout, and the task fails.
+with gipc.ProcessPool(1, start_method="fork", task_timeout=20) as pool:
+    print("result", pool.submit(square, 7).result())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork start method: POSIX only")
+def test_a_pool_made_while_its_module_is_imported_runs_that_modules_functions(tmp_path: Any) -> None:
+    # The worker unpickles square by importing pool_at_import, which is
+    # still being imported in the parent; after a fork from gipc's forker
+    # thread it used to wait forever for the parent's import lock.
+    import subprocess
+    import sys
+
+    (tmp_path / "pool_at_import.py").write_text(POOL_AT_IMPORT)
+    command = [sys.executable, "-c", "import pool_at_import"]
+    out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["result 49"]

@@ -161,12 +161,15 @@ class InheritedHub:
         return None
 
 
-def after_fork(keep: Iterable[Handle]) -> None:
-    """Prepare a freshly forked child for the target: signals, handles.
+def after_fork(keep: Iterable[Handle], caller: int) -> None:
+    """Prepare a freshly forked child for the target: imports, signals, handles.
 
-    The inherited hub is dealt with when the child first needs one (see
-    :class:`InheritedHub`).
+    ``caller`` is the thread that asked for the fork: the modules it was
+    importing are the child's to finish importing, as after a fork from
+    that thread. The inherited hub is dealt with when the child first needs
+    one (see :class:`InheritedHub`).
     """
+    _compat.adopt_module_locks(caller)
     reset_signal_handlers()
     lowlevel.adopt_in_child(keep)
 

@@ -137,6 +137,24 @@ def forkserver_authenticates() -> bool:
     return bool(getattr(forkserver()._forkserver, "_forkserver_authkey", None))
 
 
+def adopt_module_locks(owner: int) -> None:
+    """In a forked child: make the current thread own the import locks ``owner`` held.
+
+    A module being imported is guarded by a per-module lock of importlib's,
+    owned by the importing thread; a fork from another thread leaves it held
+    by a thread that does not exist in the child, so the child's own import
+    of that module would wait forever. CPython hands the global import lock
+    to the forking thread itself; these locks are importlib's.
+    """
+    import importlib._bootstrap as bootstrap
+
+    me = thread_ident()
+    for ref in list(getattr(bootstrap, "_module_locks", {}).values()):
+        lock = ref()
+        if lock is not None and getattr(lock, "owner", None) == owner:
+            lock.owner = me
+
+
 def hub_if_exists() -> Any:
     """This thread's hub, or ``None``: never makes one."""
     return _hub_local.get_hub_if_exists()

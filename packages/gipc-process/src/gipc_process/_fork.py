@@ -133,13 +133,14 @@ class Popen(popen_fork.Popen):
         child_r, parent_w = os.pipe()
         inherited = _child.InheritedHub(gevent.get_hub())
         keep = self._keep
+        caller = _compat.thread_ident()
 
         def in_child() -> NoReturn:
             code = 1
             try:
                 _os_close(parent_r)
                 _os_close(parent_w)
-                _child.after_fork(keep)
+                _child.after_fork(keep, caller)
                 code = process_obj._bootstrap(parent_sentinel=child_r)
             except BaseException:  # noqa: BLE001 - reported, then the child exits
                 traceback.print_exc()

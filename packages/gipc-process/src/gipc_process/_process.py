@@ -14,6 +14,7 @@ from typing import Any, SupportsIndex
 from gipc_transport import GIPCError, Handle, lowlevel
 
 from . import _api, _child, _compat, _exit, _start, _status, _watch
+from ._watcher import Watcher
 
 StartMethod = str | multiprocessing.context.BaseContext
 
@@ -89,7 +90,7 @@ class Process(multiprocessing.process.BaseProcess):
     _kwargs: dict[str, Any]
     _parent_pid: int
     _closed: bool
-    _watcher: _watch.Watcher
+    _watcher: Watcher
 
     def __init__(
         self,

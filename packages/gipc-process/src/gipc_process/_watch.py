@@ -19,13 +19,11 @@ import os
 import sys
 import weakref
 from collections.abc import Callable
-from typing import Any, Protocol
-
-import gevent
-import gevent.event
+from typing import Any
 
 from . import _compat, _reaped
 from ._start import ChildStart
+from ._watcher import Watcher
 
 _os_close = _compat.os_close
 
@@ -35,22 +33,7 @@ _os_close = _compat.os_close
 _SLOWEST_CHECK = 2.0
 
 
-class Watcher(Protocol):
-    """What the process asks of the watcher of its child, on every platform."""
-
-    #: The start record of the watched child.
-    child: ChildStart
-    #: Set once the child's exit status is collected.
-    exited: gevent.event.Event
-
-    def start(self) -> None: ...
-
-    def mark_exited(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class ChildWatcher:
+class ChildWatcher(Watcher):
     """Sets :attr:`exited` once the child's exit status is collected.
 
     Event-loop watchers with callbacks, no greenlet: starting a child costs
@@ -59,11 +42,7 @@ class ChildWatcher:
     """
 
     def __init__(self, child: ChildStart, on_exit: Callable[[], None]) -> None:
-        #: The start record of the watched child.
-        self.child = child
-        self.exited = gevent.event.Event()
-        self._on_exit = on_exit
-        self._loop = gevent.get_hub().loop
+        super().__init__(child, on_exit)
         # Decided before the launch (see watcher_for): whether gevent's
         # reaper will take this child's status too.
         self._gevent_reaps = child.gevent_may_reap and _reaped.gevent_will_reap(self._loop)
@@ -125,14 +104,6 @@ class ChildWatcher:
                 self._interval = min(self._interval * 2, _SLOWEST_CHECK)
                 self._arm_timer(self._interval)
         return None
-
-    def mark_exited(self) -> None:
-        """Record that the status is collected; wake joiners; release the watchers."""
-        if self.exited.is_set():
-            return
-        self.exited.set()
-        self.close()
-        self._on_exit()
 
     def close(self) -> None:
         if self._io is not None:

@@ -19,10 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import gevent.event
-
 from . import _compat
 from ._start import ChildStart
+from ._watcher import Watcher
 
 # WaitForMultipleObjects takes at most 64 handles (MAXIMUM_WAIT_OBJECTS),
 # CPython's binding 63 (it keeps one for its Ctrl-C event); one of them is
@@ -121,7 +120,7 @@ def _wait_for(handle: int, notify: Callable[[], None]) -> _WaitThread:
         return thread
 
 
-class HandleWatcher:
+class HandleWatcher(Watcher):
     """Sets :attr:`exited` once a Windows child has exited (the ``_watch.ChildWatcher`` of Windows).
 
     :param child: the start record of the child.
@@ -129,11 +128,7 @@ class HandleWatcher:
     """
 
     def __init__(self, child: ChildStart, on_exit: Callable[[], None]) -> None:
-        #: The start record of the watched child.
-        self.child = child
-        self.exited = gevent.event.Event()
-        self._on_exit = on_exit
-        self._loop = gevent.get_hub().loop
+        super().__init__(child, on_exit)
         self._timer: Any = None
         self._async: Any = None
         self._handle: int | None = None
@@ -162,14 +157,6 @@ class HandleWatcher:
             self._timer = self._loop.timer(_RECHECK, _RECHECK)
             self._timer.start(self._check)
         return None
-
-    def mark_exited(self) -> None:
-        """Record that the child has exited; wake joiners; release the watchers."""
-        if self.exited.is_set():
-            return
-        self.exited.set()
-        self.close()
-        self._on_exit()
 
     def close(self) -> None:
         if self._thread is not None and self._handle is not None:
