@@ -395,9 +395,13 @@ def set_read_spin(seconds: float) -> float:
     costs more than a quick reply or the next message of a stream takes to
     come, above all in virtual machines and across CPUs, and the writer pays
     for the wake-up too. The spin adapts: spins that find nothing make later
-    waits skip it, up to 64 of them. A duplex ``get()`` right after a
-    ``put()`` on the same handle spins before its first read (the reply is
-    hardly ever there at once). ``0`` turns spinning off. The default is 50
+    waits skip it, up to 64 of them. On a busy machine, where spinning costs
+    more than it saves (a spinning process gets no wake-up preference from
+    the scheduler), a spin that takes over twice its time, or a wait while
+    the thread has lately been waiting for a CPU (Linux), makes up to 1,024
+    later waits skip it; a spin that catches data in time brings it back.
+    A duplex ``get()`` right after a ``put()`` on the same handle spins
+    before its first read (the reply is hardly ever there at once). ``0`` turns spinning off. The default is 50
     microseconds (off where ``os.sched_yield`` is missing, as on Windows).
     It applies to every reader of the process.
 
