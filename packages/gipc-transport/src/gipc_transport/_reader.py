@@ -401,8 +401,9 @@ def set_read_spin(seconds: float) -> float:
     the thread has lately been waiting for a CPU (Linux), makes up to 1,024
     later waits skip it; a spin that catches data in time brings it back.
     A duplex ``get()`` right after a ``put()`` on the same handle spins
-    before its first read (the reply is hardly ever there at once). ``0`` turns spinning off. The default is 50
-    microseconds (off where ``os.sched_yield`` is missing, as on Windows).
+    before its first read (the reply is hardly ever there at once). ``0``
+    turns spinning off. The default is 50 microseconds (off where
+    ``os.sched_yield`` is missing, as on Windows).
     It applies to every reader of the process.
 
     :raises TypeError: if ``seconds`` is not a number.
