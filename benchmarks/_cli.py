@@ -9,12 +9,14 @@ import json
 import time
 from collections.abc import Callable
 
-from . import _legacy, _pipes, _pool, _processes, _report
+from . import _busy, _legacy, _pipes, _pool, _processes, _report
 from ._cbaseline import CPipe
 from ._legacy import Legacy
 from ._runner import PRESETS, Case, Preset, progress
 
-SECTIONS = ("messages", "throughput", "duplex", "start", "pool", "cpu")
+SECTIONS = ("messages", "throughput", "duplex", "start", "pool", "cpu", "busy")
+# Run by default: "busy" runs when --busy asks for it.
+DEFAULT_SECTIONS = SECTIONS[:-1]
 
 _HELP = """\
 Measure gipc against multiprocessing, raw os.pipe loops, a C pipe program (the
@@ -23,7 +25,8 @@ the package index; --no-legacy skips it), alternating competitors every
 repetition. Progress goes to stderr, the table of figures to stdout.
 Sections: messages (1 B rate), throughput (1 KiB..16 MiB), duplex (round
 trips), start (start+join per start method), pool (tiny tasks), cpu (speed-up
-curve 1..cores workers).
+curve 1..cores workers), busy (round trips and tiny tasks beside --busy N
+CPU-bound processes, with their progress; run only when --busy is given).
 """
 
 
@@ -41,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
         "a venv with gipc 1.8.0 under ~/.cache/gipc-bench, created on first use)",
     )  # fmt: skip
     p.add_argument("--no-c", action="store_true", help="do not build and run the C pipe program")
+    p.add_argument(
+        "--busy", type=int, metavar="N", help="run the busy section: N CPU-bound processes beside round "
+        "trips and tiny pool tasks, their progress reported per competitor (alone unless --only names more "
+        "sections)",
+    )  # fmt: skip
     return p
 
 
@@ -60,10 +68,17 @@ def cli(argv: list[str]) -> int:
     parser = _parser()
     # A leading ``--`` is accepted for scripts written against gipc's first harness.
     args = parser.parse_args(argv[1:] if argv[:1] == ["--"] else argv)
-    only = SECTIONS if not args.only else tuple(s.strip() for s in args.only.split(",") if s.strip())
+    if args.busy is not None and args.busy < 1:
+        parser.error("--busy needs at least 1 process")
+    if args.only:
+        only = tuple(s.strip() for s in args.only.split(",") if s.strip())
+    else:
+        only = ("busy",) if args.busy else DEFAULT_SECTIONS
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    if "busy" in only and not args.busy:
+        parser.error("the busy section needs --busy N (how many CPU-bound processes run beside it)")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         parser.error("--plot needs matplotlib, which is not installed: pip install matplotlib "
                      "(or run 'hatch run bench:run', whose environment has it)")  # fmt: skip
@@ -89,13 +104,14 @@ def cli(argv: list[str]) -> int:
     info["legacy"] = legacy.label if legacy else None
     skipped: dict[str, str] = {}
     try:
-        cases = _run_sections(only, preset, legacy, None if args.no_c else CPipe(), skipped)
+        cases = _run_sections(only, preset, legacy, None if args.no_c else CPipe(), skipped, args.busy or 0)
     finally:
         if legacy is not None:
             legacy.close()
     info["seconds"] = round(time.monotonic() - t0, 1)
     info["preset"] = preset.name
     info["reps"] = preset.reps
+    info["busy"] = args.busy or 0
 
     print(_report.table(cases, preset.reps))
     mem = _report.memory_table(cases)
@@ -120,7 +136,12 @@ def cli(argv: list[str]) -> int:
 
 
 def _run_sections(
-    only: tuple[str, ...], preset: Preset, legacy: Legacy | None, cpipe: CPipe | None, skipped: dict[str, str]
+    only: tuple[str, ...],
+    preset: Preset,
+    legacy: Legacy | None,
+    cpipe: CPipe | None,
+    skipped: dict[str, str],
+    busy: int,
 ) -> list[Case]:
     plan: list[tuple[str, Callable[[], list[Case]]]] = [
         ("messages", lambda: _pipes.small_messages(preset, legacy)),
@@ -129,6 +150,7 @@ def _run_sections(
         ("start", lambda: _processes.start_join(preset, legacy)),
         ("pool", lambda: _pool.tiny_tasks(preset)),
         ("cpu", lambda: _pool.speedup(preset)),
+        ("busy", lambda: _busy.loaded(preset, busy)),
     ]
     cases: list[Case] = []
     for name, run in plan:

@@ -77,10 +77,19 @@ def available(section: str) -> bool:
 def tiny_tasks(preset: Preset) -> list[Case]:
     """Trivial tasks per second through ``submit`` + ``result``, one pool per trial."""
     workers = os.cpu_count() or 1
+    return [alternate(tiny_tasks_case(preset, workers), tiny_tasks_trials(preset, workers), preset)]
+
+
+def tiny_tasks_case(preset: Preset, workers: int) -> Case:
+    """The tiny-task case, not yet measured."""
+    work = f"{preset.pool_tasks} tasks"
+    return Case("pool", f"tiny tasks, {workers} workers", "task/s", refs=(PPE,), work=work)
+
+
+def tiny_tasks_trials(preset: Preset, workers: int) -> dict[str, Trial]:
+    """Each pool's tiny-task trial."""
     args = list(range(preset.pool_tasks))
-    trials = {kind: _trial(kind, workers, _tiny, args) for kind in (GIPC_POOL, PPE)}
-    case = Case("pool", f"tiny tasks, {workers} workers", "task/s", refs=(PPE,), work=f"{len(args)} tasks")
-    return [alternate(case, trials, preset)]
+    return {kind: _trial(kind, workers, _tiny, args) for kind in (GIPC_POOL, PPE)}
 
 
 def speedup(preset: Preset) -> list[Case]:

@@ -32,6 +32,11 @@ GOALS = (
     ("round-trip rate", "duplex", "1 B round trip", "gipc duplex", "mp.Pipe duplex", 1.0),
     ("child start-up", "start+join", "*", "gipc", "mp.Process", 1.0),
     ("pool task rate", "pool", "*", "gipc.ProcessPool", "ProcessPoolExecutor", 2.0),
+    # Beside --busy N CPU-bound processes: gipc at least at the competitors'
+    # rate, and the busy processes counting at least as fast beside gipc as
+    # beside them (the "busy loops beside" cases).
+    ("under load", "busy", "*", "gipc duplex", "mp.Pipe duplex", 1.0),
+    ("under load", "busy", "*", "gipc.ProcessPool", "ProcessPoolExecutor", 1.0),
 )
 MEMORY_GOAL = "memory per message"
 """A large message costs at most about one payload of extra memory per side (ratio <= 1.1)."""
@@ -61,6 +66,8 @@ def machine() -> dict[str, Any]:
         "loop": type(gevent.get_hub().loop).__module__,
         "default_start_method": multiprocessing.get_start_method(),
         "commit": commit,
+        # Other work on the machine skews every figure: say how busy it was.
+        "load": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -224,6 +231,8 @@ def footer(info: dict[str, Any]) -> str:
         f"\n{info['date']}; {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
         f"gevent {info['gevent']}, gipc {info['gipc']} ({info['commit'] or 'not a git checkout'}); "
         f"{info['seconds']} s"
+        + (f"; load average {info['load'][0]:g} at the start" if info.get("load") else "")
+        + (f"; {info['busy']} busy processes beside the busy section" if info.get("busy") else "")
     )
 
 

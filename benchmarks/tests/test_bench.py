@@ -162,6 +162,40 @@ def test_only_selects_sections(tmp_path: Path, bench_cache: Path) -> None:
     assert data["machine"]["legacy"] is None
 
 
+def test_busy_runs_round_trips_and_pools_beside_busy_processes(
+    tmp_path: Path, bench_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    assert cli(["--preset", "smoke", "--busy", "1", "--no-legacy", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    printed = capsys.readouterr()
+    # --busy alone runs the busy section only.
+    assert {c["section"] for c in data["cases"]} == {"busy"}
+    assert data["machine"]["busy"] == 1 and "1 busy processes" in printed.out
+    cases = {c["case"]: c for c in data["cases"]}
+    pairs = [("1 B round trip, 1 busy", {"gipc duplex", "gipc duplex, no spin", "mp.Pipe duplex"})]
+    if getattr(gipc, "ProcessPool", None) is not None:
+        workers = os.cpu_count() or 1
+        pairs.append((f"tiny tasks, {workers} workers, 1 busy", {"gipc.ProcessPool", "ProcessPoolExecutor"}))
+    for name, competitors in pairs:
+        for case in (cases[name], cases[f"busy loops beside: {name}"]):
+            assert set(case["results"]) == competitors, case
+            for result in case["results"].values():
+                # The busy process counted during every recorded trial.
+                assert len(result["values"]) == data["machine"]["reps"]
+                assert all(_positive(v) for v in result["values"])
+    assert {g["case"] for g in data["goals"]} == {f"busy: {c['case']}" for c in data["cases"]}
+    _assert_columns_align(printed.out)
+
+
+@pytest.mark.parametrize("argv", [["--busy", "0"], ["--only", "busy"]])
+def test_busy_needs_a_count(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli(argv)
+    assert exc.value.code == 2
+    assert "busy" in capsys.readouterr().err
+
+
 def test_unknown_section_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         cli(["--only", "messages,nonsense"])

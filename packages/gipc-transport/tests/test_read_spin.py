@@ -10,7 +10,9 @@ written by another greenlet always misses it.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +22,8 @@ import gevent
 import gipc_transport
 import pytest
 import transport_children as C
-from gipc_transport import GIPCTimeout, lowlevel
+from gipc_transport import GIPCTimeout, _contention, _reader, lowlevel
+from gipc_transport._compat import original_sleep
 
 
 @contextmanager
@@ -33,8 +36,21 @@ def read_spin(seconds: float) -> Iterator[None]:
 
 
 @pytest.fixture
-def spin() -> Iterator[None]:
-    with read_spin(50e-6):
+def calm_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader's sense of a busy CPU says "calm", whatever else runs on the machine.
+
+    The tests that count spins exactly would otherwise change with the load
+    of the machine that runs them (see the tests of the sense below).
+    """
+    monkeypatch.setattr(_reader, "_CONTENTION", _contention.Contention())
+    monkeypatch.setattr(_contention, "SHARE", math.inf)
+
+
+@pytest.fixture
+def spin(calm_cpu: None) -> Iterator[None]:
+    # Milliseconds, not the default's microseconds: a preemption on a busy
+    # machine must not make a spin that caught its data in time look late.
+    with read_spin(0.005):
         yield
 
 
@@ -131,6 +147,121 @@ def test_the_backoff_is_bounded(spin: None) -> None:
         assert backoff(a)[0] == 64
 
 
+@pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="counts waits exactly; libuv on Windows may wake a wait with nothing to read yet, "
+    "which consumes a skip (the spin is off by default there)",
+)
+def test_a_reply_that_came_while_the_cpu_was_taken_counts_as_a_miss(
+    spin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a busy machine, the yield inside a spin hands the CPU to other
+    # processes for a time slice: the reply is there when the spin reads
+    # again, but a wake-up would have brought it no later. Here the "other
+    # processes" are the partner answering and a real sleep of three spin
+    # budgets inside the yield.
+    budget = lowlevel.set_read_spin(0.005)
+    lowlevel.set_read_spin(budget)
+    with channel() as (a, b):
+        pending: list[int] = []
+
+        def taken_cpu() -> None:
+            if pending:
+                b.put(pending.pop())
+            original_sleep(3 * budget)
+
+        yield_cpu = _reader._yield_cpu
+        monkeypatch.setattr(_reader, "_yield_cpu", taken_cpu)
+        late_spins = 0
+        for n in range(300):
+            a.put(n)
+            assert b.get() == n
+            if backoff(a)[1]:
+                b.put(n)  # the spin is skipped: the reply waits in the pipe
+            else:
+                pending.append(n)  # the spin runs: the reply comes during its yield
+                late_spins += 1
+            assert a.get() == n
+            assert not pending
+            if n == 0:
+                assert backoff(a) == (1, 1)
+        # Each late spin doubles the skip, past the bound of 64 for spins
+        # that found nothing: 9 of the 300 waits spin (the 1st, 3rd, 6th,
+        # 11th, 20th, 37th, 70th, 135th and 264th).
+        assert late_spins == 9 and backoff(a)[0] == 256
+        monkeypatch.setattr(_reader, "_yield_cpu", yield_cpu)
+        # Spinning resumes once a spin catches a reply in time.
+        while backoff(a)[1]:
+            a.put("skip")
+            b.put(b.get())
+            assert a.get() == "skip"
+        a.put("in time")
+        b.put(b.get())
+        assert a.get() == "in time"
+        assert backoff(a) == (0, 0)
+
+
+@pytest.mark.skipif(_contention.run_delay() is None, reason="needs Linux's per-thread schedstat")
+def test_no_spin_while_the_cpu_is_contended(spin: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The sense of contention is forced: any wait for a CPU counts, at every look.
+    monkeypatch.setattr(_contention, "WINDOW", 0.0)
+    with channel() as (a, b):
+        a.put("first")
+        b.put(b.get())
+        assert a.get() == "first"  # the first look only starts the count: it spins
+        assert backoff(a) == (0, 0)
+        monkeypatch.setattr(_contention, "SHARE", -1.0)
+        a.put("request")
+        b.put(b.get())
+        # The reply is there, but the contended CPU stops the spin before it reads.
+        assert a.get() == "request"
+        assert backoff(a) == (1, 1)
+        for n in range(3000):
+            a.put(n)
+            b.put(b.get())
+            assert a.get() == n
+        assert backoff(a)[0] == 1024  # the bound for a contended CPU
+        monkeypatch.setattr(_contention, "SHARE", math.inf)
+        while backoff(a)[1]:
+            a.put("skip")
+            b.put(b.get())
+            assert a.get() == "skip"
+        for _ in range(2):  # spin again and catch the reply
+            a.put("again")
+            b.put(b.get())
+            assert a.get() == "again"
+        assert backoff(a) == (0, 0)
+
+
+def _busy_forever() -> None:
+    while True:
+        pass
+
+
+@pytest.mark.skipif(_contention.run_delay() is None, reason="needs Linux's per-thread schedstat")
+def test_the_sense_of_contention_sees_a_cpu_shared_with_a_busy_process() -> None:
+    cpu = min(os.sched_getaffinity(0))
+    old = os.sched_getaffinity(0)
+    ctx = multiprocessing.get_context("fork")
+    hog = ctx.Process(target=_busy_forever, daemon=True)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        hog.start()  # inherits the one CPU
+        sense = _contention.Contention()
+        assert not sense.contended(time.monotonic())  # the first look starts the count
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 0.3:
+            pass  # runnable all along: about half of it waiting for the CPU
+        assert sense.contended(time.monotonic())
+    finally:
+        hog.kill()
+        hog.join(C.WAIT)
+        os.sched_setaffinity(0, old)
+    # Asleep, a thread does not wait for a CPU (one wake-up aside).
+    original_sleep(0.5)
+    assert not sense.contended(time.monotonic())
+
+
 def test_no_spin_while_other_greenlets_are_ready(spin: None) -> None:
     with channel() as (a, b):
         a.put("request")
@@ -141,7 +272,7 @@ def test_no_spin_while_other_greenlets_are_ready(spin: None) -> None:
         assert backoff(a) == (0, 0)
 
 
-def test_spin_zero_turns_it_off() -> None:
+def test_spin_zero_turns_it_off(calm_cpu: None) -> None:
     with read_spin(0):
         with channel() as (a, b):
             request_answered_late(a, b)
@@ -169,7 +300,7 @@ def test_get_with_a_legacy_timeout_spins_too(spin: None) -> None:
         assert backoff(a) == (1, 1)
 
 
-def test_the_spin_ends_at_the_deadline_of_get() -> None:
+def test_the_spin_ends_at_the_deadline_of_get(calm_cpu: None) -> None:
     with read_spin(1.0):
         with channel() as (a, b):
             a.put("request")

@@ -65,6 +65,20 @@ def test_a_busy_worker_takes_no_call_an_idle_one_could_run() -> None:
     assert batch(held=1, queued=1, held_by_all=1, workers=2) == 0
 
 
+def test_a_busy_worker_leaves_a_leftover_call_to_whoever_is_free_first() -> None:
+    # Two workers each running a call, one queued: neither takes it ahead of
+    # time, so it does not wait behind one running call while the other worker
+    # falls idle (the tail of a CPU-bound batch, issue 21).
+    assert batch(held=1, queued=1, held_by_all=2, workers=2) == 0
+    # Two queued: one waits behind each running call.
+    assert batch(held=1, queued=2, held_by_all=2, workers=2) == 1
+    assert batch(held=1, queued=1, held_by_all=3, workers=2) == 1
+    # An idle worker still rounds up: it runs what it takes at once.
+    assert batch(depth=DEEP, queued=11, workers=2) == 6
+    # One worker: everything is its share.
+    assert batch(held=1, queued=1, held_by_all=1, workers=1) == 1
+
+
 def test_depth_bounds_a_batch() -> None:
     assert batch(depth=SHALLOW, queued=100, workers=1) == SHALLOW
     assert batch(depth=SHALLOW, held=1, queued=100, held_by_all=1, workers=1) == 1

@@ -16,6 +16,7 @@ from . import _compat, _wire
 from ._checks import check_number
 from ._codecs import Decoder, decode_pickle5, resolve_decoder
 from ._compat import LOOP_CALLBACKS as _LOOP_CALLBACKS
+from ._contention import Contention
 from ._deadline import start_deadline, wait_watcher
 from ._errors import GIPCClosed, GIPCError
 from ._framing import FrameReader
@@ -39,6 +40,12 @@ _yield_cpu = _sched_yield or partial(_compat.original_sleep, 0)
 READ_SPIN = [50e-6 if _sched_yield is not None else 0.0]
 # A spin that found nothing makes at most this many later waits skip it.
 _SPIN_BACKOFF_MAX = 64
+# A spin whose yield outlasted the whole spin (other processes had this CPU)
+# makes at most this many later waits skip it: on a busy machine each such
+# spin costs the round trip a time slice, not microseconds.
+_SPIN_BACKOFF_CONTENDED = 1024
+# Whether this process waited for a CPU lately (see _contention).
+_CONTENTION = Contention()
 
 
 class Reader(FrameReader):
@@ -196,6 +203,16 @@ class Reader(FrameReader):
         skip it, exponentially more of them, until one finds data in time; an
         idle or slow writer costs a fraction of a spin per wait.
 
+        On a busy machine a yield hands the CPU to another process for a
+        whole time slice, and a spinning process, never asleep, gets no
+        wake-up preference from the scheduler: data found after such a yield
+        came later than a wake-up would have brought it. So a spin that
+        outlasts twice its budget counts as fruitless, whatever its last read
+        found, with a longer backoff (up to 1,024 waits); and where the thread
+        waited for a CPU for a notable share of the recent time
+        (:mod:`._contention`), a wait does not spin at all, with the same
+        backoff.
+
         ``True`` also when the read met EOF or an error: the caller reads
         again at once and sees it.
         """
@@ -209,25 +226,43 @@ class Reader(FrameReader):
         if not budget or getattr(get_hub().loop, _LOOP_CALLBACKS, True):
             return False
         fd, view = self._descriptor, (self._view,)
-        end = _clock() + budget
+        start = _clock()
+        if _CONTENTION.contended(start):
+            self._spin_missed(True)
+            return False
+        end = start + budget
         if deadline is not None and deadline < end:
             end = deadline
+        # Past this, other processes had the CPU during the spin.
+        late = start + 2 * budget
         while True:
             try:
                 got = _readv(fd, view)  # type: ignore[arg-type]
             except BlockingIOError:
-                if _clock() >= end:
-                    self._spin_backoff = min(2 * self._spin_backoff or 1, _SPIN_BACKOFF_MAX)
-                    self._spin_skip = self._spin_backoff
+                now = _clock()
+                if now >= end:
+                    self._spin_missed(now > late)
                     return False
                 _yield_cpu()
                 continue
             except OSError:
                 return True
-            self._spin_backoff = 0
+            if _clock() > late:
+                # The data is taken, but it came no sooner than a wake-up
+                # would have brought it: the spin did not pay.
+                self._spin_missed(True)
+            else:
+                self._spin_backoff = 0
             if got:
                 self._start, self._end = 0, got
             return True
+
+    def _spin_missed(self, contended: bool) -> None:
+        # The next waits skip the spin: exponentially more of them, and more
+        # again when the CPU was contended.
+        cap = _SPIN_BACKOFF_CONTENDED if contended else _SPIN_BACKOFF_MAX
+        self._spin_backoff = min(2 * self._spin_backoff or 1, max(cap, self._spin_backoff))
+        self._spin_skip = self._spin_backoff
 
     def _wait_unlocked(self) -> None:
         # Called by the fast path of get(), which holds no lock: take it
@@ -360,10 +395,15 @@ def set_read_spin(seconds: float) -> float:
     costs more than a quick reply or the next message of a stream takes to
     come, above all in virtual machines and across CPUs, and the writer pays
     for the wake-up too. The spin adapts: spins that find nothing make later
-    waits skip it, up to 64 of them. A duplex ``get()`` right after a
-    ``put()`` on the same handle spins before its first read (the reply is
-    hardly ever there at once). ``0`` turns spinning off. The default is 50
-    microseconds (off where ``os.sched_yield`` is missing, as on Windows).
+    waits skip it, up to 64 of them. On a busy machine, where spinning costs
+    more than it saves (a spinning process gets no wake-up preference from
+    the scheduler), a spin that takes over twice its time, or a wait while
+    the thread has lately been waiting for a CPU (Linux), makes up to 1,024
+    later waits skip it; a spin that catches data in time brings it back.
+    A duplex ``get()`` right after a ``put()`` on the same handle spins
+    before its first read (the reply is hardly ever there at once). ``0``
+    turns spinning off. The default is 50 microseconds (off where
+    ``os.sched_yield`` is missing, as on Windows).
     It applies to every reader of the process.
 
     :raises TypeError: if ``seconds`` is not a number.

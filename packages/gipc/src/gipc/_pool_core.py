@@ -55,7 +55,14 @@ def batch_size(
         room = min(room, limit)
     # An even share of the outstanding calls, so that one worker does not
     # queue calls that an idle one could run; an idle worker takes one anyway.
-    share = -(-(queued + held_by_all) // max(1, workers))
+    # A busy worker rounds its share down: a call left over when the calls do
+    # not divide evenly goes to whichever worker is free first, as in a shared
+    # queue. Taken early, it waited behind a running call while another worker
+    # fell idle: the last tasks of a CPU-bound batch ran one after the other
+    # (issue 21).
+    outstanding = queued + held_by_all
+    workers = max(1, workers)
+    share = outstanding // workers if held else -(-outstanding // workers)
     return max(0, min(room, max(1 if not held else 0, share - held)))
 
 
