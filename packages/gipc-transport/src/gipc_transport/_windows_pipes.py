@@ -32,10 +32,14 @@ _select = monkey.get_original("select", "select")
 
 #: How many segments :func:`writev` sends in one call (each is one ``send``).
 IOV_MAX = 1024
-# Socket buffers: large enough that a stream of small messages and large
-# messages need few calls (each costs a trip into the kernel, and under wine
-# into the wine server), about as much as a Linux pipe of gipc holds.
-_BUFFER = 256 * 1024
+# Socket buffers (SO_SNDBUF and SO_RCVBUF of both sockets): every send and
+# recv moves at most about this much, and each costs a trip into the kernel
+# (under wine: a round trip to the wine server), as does each wait in the
+# loop, so large messages need fewer calls and waits with larger buffers.
+# Under wine a channel then holds about 2.6 MiB with nobody reading (the
+# Linux kernel underneath doubles the buffer sizes); see capacity() and
+# docs/architecture.rst for the measurements.
+_BUFFER = 1024 * 1024
 # Segments up to this total are joined and sent in one call.
 _JOIN = 256 * 1024
 _ABORT = struct.pack("hh", 1, 0)  # struct linger {u_short l_onoff; u_short l_linger;}
@@ -176,6 +180,37 @@ def writev(fd: int, segments: Sequence[Any]) -> int:
         if n < len(segment):
             break
     return sent
+
+
+# What capacity() measured.
+_capacity: list[int] = []
+
+
+def capacity() -> int:
+    """Return how many bytes a channel takes with nobody reading, measured once.
+
+    A fresh channel is filled with non-blocking sends of the size the
+    buffers have until one does not fit: what a socket pair holds depends
+    on the system (Windows, or wine over Linux's TCP stack, which doubles
+    the buffer sizes asked for and keeps data in flight besides).
+    """
+    if not _capacity:
+        reader, writer = channel()
+        try:
+            prepare(reader)
+            prepare(writer)
+            chunk = memoryview(bytes(_BUFFER))
+            total = 0
+            while True:
+                try:
+                    total += write(writer, chunk)
+                except BlockingIOError:
+                    break
+        finally:
+            close(writer)
+            close(reader)
+        _capacity.append(total)
+    return _capacity[0]
 
 
 def close(fd: int) -> None:
