@@ -35,11 +35,13 @@ IOV_MAX = 1024
 # Socket buffers (SO_SNDBUF and SO_RCVBUF of both sockets): every send and
 # recv moves at most about this much, and each costs a trip into the kernel
 # (under wine: a round trip to the wine server), as does each wait in the
-# loop, so large messages need fewer calls and waits with larger buffers.
-# Under wine a channel then holds about 2.6 MiB with nobody reading (the
-# Linux kernel underneath doubles the buffer sizes); see capacity() and
-# docs/architecture.rst for the measurements.
-_BUFFER = 1024 * 1024
+# loop. Under wine a channel holds about 0.6 MiB with nobody reading (the
+# Linux kernel underneath doubles the sizes asked for; see capacity()).
+# Larger buffers (1 MiB) saved some calls for 16 MiB messages, but then a
+# greenlet streaming small messages to a fast reader hardly ever waits in
+# the loop, and under wine timers of the other greenlets starved for
+# seconds (test_fairness): see docs/architecture.rst.
+_BUFFER = 256 * 1024
 # Segments up to this total are joined and sent in one call.
 _JOIN = 256 * 1024
 _ABORT = struct.pack("hh", 1, 0)  # struct linger {u_short l_onoff; u_short l_linger;}
@@ -190,7 +192,7 @@ def capacity() -> int:
     """Return how many bytes a channel takes with nobody reading, measured once.
 
     A fresh channel is filled with non-blocking sends of the size the
-    buffers have until one does not fit: what a socket pair holds depends
+    buffers have until no room appears for 0.1 s: what a socket pair holds depends
     on the system (Windows, or wine over Linux's TCP stack, which doubles
     the buffer sizes asked for and keeps data in flight besides).
     """
@@ -200,12 +202,15 @@ def capacity() -> int:
             prepare(reader)
             prepare(writer)
             chunk = memoryview(bytes(_BUFFER))
+            sock = socket_of(writer)
             total = 0
-            while True:
+            # Until no room appears for a while: sent data moves on to the
+            # reader's buffer after the call returns, making room again.
+            while _select([], [sock], [], 0.1)[1]:
                 try:
                     total += write(writer, chunk)
                 except BlockingIOError:
-                    break
+                    pass
         finally:
             close(writer)
             close(reader)
