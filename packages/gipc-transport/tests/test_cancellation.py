@@ -8,10 +8,13 @@ import gevent
 import gipc_transport
 import pytest
 from gipc_transport import GIPCError, GIPCLocked, GIPCTimeout
-from transport_children import payload
+from transport_children import beyond_pipe, payload
 
 MiB = 1024 * 1024
-BIG = 3 * MiB + 11
+# Larger than a channel holds: a put() of it waits for the reader.
+BIG = beyond_pipe(3 * MiB) + 11
+FILL = beyond_pipe(4 * MiB)
+HUGE = beyond_pipe(8 * MiB)
 SENTINEL = ("sentinel", 42)
 
 
@@ -63,19 +66,19 @@ def test_get_timeout_is_gipc_and_builtin_timeout() -> None:
 def test_put_timeout_when_pipe_full() -> None:
     with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
         with pytest.raises(GIPCTimeout, match="rest goes out first"):
-            w.put(b"x" * (8 * MiB), timeout=0.05)
+            w.put(b"x" * HUGE, timeout=0.05)
         with pytest.raises(GIPCTimeout):
             w.put(b"sentinel", timeout=0)  # The remainder goes first; the pipe is still full.
         reader = gevent.spawn(lambda: [r.get(timeout=10), r.get(timeout=10)])
         w.put(b"sentinel", timeout=10)
         first, second = reader.get(timeout=20)
-        assert first == b"x" * (8 * MiB)
+        assert first == b"x" * HUGE
         assert second == b"sentinel"
 
 
 def test_put_that_wrote_nothing_sends_nothing() -> None:
     with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
-        blocker = gevent.spawn(w.put, b"b" * (4 * MiB))
+        blocker = gevent.spawn(w.put, b"b" * FILL)
         gevent.sleep(0.01)
         with pytest.raises(GIPCTimeout):
             w.put(b"never", timeout=0.01)  # Waits for the lock, writes nothing.
@@ -83,7 +86,7 @@ def test_put_that_wrote_nothing_sends_nothing() -> None:
         blocker.get(timeout=10)
         w.put(b"sentinel", timeout=5)
         got.append(r.get(timeout=5))
-        assert got == [b"b" * (4 * MiB), b"sentinel"]
+        assert got == [b"b" * FILL, b"sentinel"]
 
 
 def test_legacy_gevent_timeout_fires_while_idle() -> None:
@@ -97,7 +100,7 @@ def test_legacy_gevent_timeout_fires_while_idle() -> None:
 
 def test_legacy_gevent_timeout_cancelled_by_first_byte() -> None:
     with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
-        payload = os.urandom(6 * MiB)
+        payload = os.urandom(beyond_pipe(6 * MiB))
         g = gevent.spawn(w.put, payload)
         # The Timeout may fire until the first byte is there; then never again.
         assert r.poll(timeout=10)
@@ -186,14 +189,14 @@ def test_interrupted_puts_at_many_offsets_never_garble(how: str) -> None:
 
 
 def test_interrupted_put_of_mutable_buffer_sends_what_put_was_given() -> None:
-    data = bytearray(b"a" * (4 * MiB))
+    data = bytearray(b"a" * FILL)
     with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
         with pytest.raises(GIPCTimeout):
             w.put(data, timeout=0.01)
         data[:] = b"b" * len(data)  # Changing it afterwards must not change the message.
         reader = gevent.spawn(r.get, timeout=10)
         w.flush(timeout=10)
-        assert reader.get(timeout=10) == b"a" * (4 * MiB)
+        assert reader.get(timeout=10) == b"a" * FILL
 
 
 def test_many_greenlets_share_both_ends() -> None:

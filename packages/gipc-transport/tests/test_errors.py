@@ -10,6 +10,7 @@ import gevent
 import gipc_transport
 import pytest
 from gipc_transport import GIPCBroken, GIPCBrokenPipe, GIPCClosed, GIPCError
+from transport_children import beyond_pipe
 
 
 class Boom(Exception):
@@ -100,7 +101,7 @@ def test_reader_gone_is_gipcbrokenpipe_then_stays_broken() -> None:
 
 def test_reader_gone_during_large_put_is_gipcbrokenpipe() -> None:
     r, w = gipc_transport.pipe(encoder=None, decoder=None)
-    g = gevent.spawn(w.put, b"x" * (8 * 1024 * 1024))
+    g = gevent.spawn(w.put, b"x" * beyond_pipe(8 * 1024 * 1024))
     gevent.sleep(0.01)
     r.close()
     with pytest.raises(GIPCBrokenPipe):
@@ -158,7 +159,7 @@ def test_reader_closed_by_the_greenlet_before_in_line_is_gipcclosed() -> None:
 def test_writer_closed_by_the_greenlet_before_in_line_is_gipcclosed() -> None:
     # B waits for the writer while A's put() waits for room; A closes it after.
     with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
-        fill = b"x" * (4 * 1024 * 1024)  # more than any pipe holds
+        fill = b"x" * beyond_pipe(4 * 1024 * 1024)  # more than any pipe holds
         outcome: list[object] = []
 
         def first() -> None:
@@ -205,7 +206,7 @@ def test_broken_pipe_error_carries_epipe_every_time() -> None:
 
 def test_duplex_exit_closes_reader_even_if_writer_is_locked() -> None:
     h1, h2 = gipc_transport.pipe(duplex=True, encoder=None, decoder=None)
-    g = gevent.spawn(h1.put, b"x" * (4 * 1024 * 1024))
+    g = gevent.spawn(h1.put, b"x" * beyond_pipe(4 * 1024 * 1024))
     gevent.sleep(0.01)
     with pytest.raises(gipc_transport.GIPCLocked):
         h1.__exit__(None, None, None)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 import gevent
 import gipc_transport
 import pytest
-from gipc_transport import GIPCClosed, GIPCError, lowlevel
+from gipc_transport import GIPCClosed, GIPCError, GIPCTimeout, _pipesize, lowlevel
+from transport_children import beyond_pipe
 
 
 def test_put_get_roundtrip_between_greenlets() -> None:
@@ -41,6 +43,25 @@ def test_duplex_reply_awaited_after_put_can_be_eof() -> None:
         with gevent.Timeout(10), pytest.raises(EOFError):
             a.get()
         g.get(timeout=10)
+
+
+def test_capacity_is_what_a_channel_holds_with_nobody_reading() -> None:
+    # Tests of puts that must wait for a reader size their messages with
+    # beyond_pipe(), from the capacity.
+    holds = _pipesize.capacity()
+    assert holds >= 64 * 1024
+    sent: list[bytes] = []
+    with gipc_transport.pipe(encoder=None, decoder=None) as (r, w):
+        if sys.platform == "win32":
+            # Measured there, not only an upper bound: half of it goes out at once.
+            sent.append(b"h" * (holds // 2))
+            w.put(sent[0], timeout=0)
+        sent.append(b"x" * beyond_pipe(1))
+        with pytest.raises(GIPCTimeout, match="rest goes out first"):
+            w.put(sent[-1], timeout=0.2)
+        reader = gevent.spawn(lambda: [r.get(timeout=10) for _ in sent])
+        w.flush(timeout=10)
+        assert reader.get(timeout=20) == sent
 
 
 def test_eof_after_writer_closed() -> None:

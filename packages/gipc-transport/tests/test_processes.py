@@ -79,7 +79,7 @@ def test_handles_carry_read_ahead_and_pending_state(start_method: str) -> None:
         assert r.get(timeout=5) == 0  # 1..4 now sit in r's read-ahead buffer
         # An interrupted put leaves the rest of a large message pending in w.
         with pytest.raises(gipc_transport.GIPCTimeout):
-            w.put(C.payload(9, 3 * C.MiB), timeout=0.01)
+            w.put(C.payload(9, C.beyond_pipe(3 * C.MiB)), timeout=0.01)
         p = start(start_method, C.read_all_then_report, r, back_w)
         # The child reads 1..4 from what r carried; the rest of the big
         # message goes out from here, where w still lives.
@@ -88,7 +88,7 @@ def test_handles_carry_read_ahead_and_pending_state(start_method: str) -> None:
         w.close()
         got = back_r.get(timeout=WAIT)
         finish(p)
-    assert got == [1, 2, 3, 4, C.payload(9, 3 * C.MiB), "last"]
+    assert got == [1, 2, 3, 4, C.payload(9, C.beyond_pipe(3 * C.MiB)), "last"]
 
 
 @pytest.mark.parametrize("kind", ["raw", "bytes", "bytearray"])
@@ -96,7 +96,7 @@ def test_reader_carries_half_received_large_message(start_method: str, kind: str
     codec = {"encoder": None, "decoder": None} if kind == "raw" else {}
     r, w = gipc_transport.pipe(**codec)  # type: ignore[arg-type]
     back_r, back_w = gipc_transport.pipe()
-    data = C.payload(7, 3 * C.MiB)
+    data = C.payload(7, C.beyond_pipe(3 * C.MiB))
     msg = bytearray(data) if kind == "bytearray" else data
     with back_r:
         # The pipe takes a part of the message, the rest stays pending in w;
@@ -119,13 +119,13 @@ def test_writer_with_pending_remainder_travels(start_method: str) -> None:
     r, w = gipc_transport.pipe(encoder=None, decoder=None)
     with r:
         with pytest.raises(gipc_transport.GIPCTimeout):
-            w.put(C.payload(1, 3 * C.MiB), timeout=0.01)
+            w.put(C.payload(1, C.beyond_pipe(3 * C.MiB)), timeout=0.01)
         p = start(start_method, C.send_many, w, [10])
         got = [r.get(timeout=WAIT), r.get(timeout=WAIT)]
         with pytest.raises(EOFError):
             r.get(timeout=WAIT)
         finish(p)
-    assert got == [C.payload(1, 3 * C.MiB), C.payload(0, 10)]
+    assert got == [C.payload(1, C.beyond_pipe(3 * C.MiB)), C.payload(0, 10)]
 
 
 def test_peer_killed_idle_is_eof(start_method: str) -> None:

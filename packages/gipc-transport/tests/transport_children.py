@@ -17,7 +17,7 @@ from typing import Any
 
 import gevent
 import gevent.hub
-from gipc_transport import lowlevel
+from gipc_transport import _pipesize, lowlevel
 
 WAIT = 30.0
 MiB = 1024 * 1024
@@ -61,6 +61,17 @@ else:
     def open_descriptors() -> set[int]:
         """The descriptors open in this process, from /proc."""
         return {int(fd) for fd in os.listdir("/proc/self/fd")}
+
+
+def beyond_pipe(size: int) -> int:
+    """Return ``size``, or more where a channel may hold ``size`` bytes with nobody reading.
+
+    Tests of a put() that cannot complete without a reader take messages of
+    this size: at least 1 MiB beyond what a channel holds (on Linux at most
+    1 MiB, so every size the tests ask for stands; on Windows what the
+    socket pair takes, measured).
+    """
+    return max(size, _pipesize.capacity() + MiB)
 
 
 def adopt(*objs: Any) -> None:

@@ -6,8 +6,9 @@ custom codecs, a pickled top-level ``bytes``), that is the buffer of an
 :class:`io.BytesIO`, whose :meth:`~io.BytesIO.getvalue` hands its buffer over
 as ``bytes`` without a copy when no view of it is left. Otherwise it is a
 ``bytearray`` (a pickle stream, an out-of-band buffer that unpickles in
-place). Either grows only as data arrives (see :func:`_wire.next_capacity`),
-so a forged length costs nothing.
+place). Either starts at most at ``_wire.BODY_START`` (1 MiB; 16 MiB on
+Windows) and grows only as data arrives (see :func:`_wire.next_capacity`),
+so a forged length costs at most that start.
 """
 
 from __future__ import annotations

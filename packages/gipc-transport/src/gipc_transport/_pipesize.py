@@ -57,6 +57,22 @@ def enlarge(fd: int) -> int:
     return 0
 
 
+def capacity() -> int:
+    """Return the most bytes one of this platform's channels holds with nobody reading.
+
+    On Linux the largest pipe :func:`enlarge` makes (whether a pipe is
+    enlarged that far depends on the budget); on Windows what a socket pair
+    of :mod:`~gipc_transport._windows_pipes` takes, measured once; elsewhere
+    the usual pipe size. Tests derive from it the size of a message that
+    cannot go out without a reader.
+    """
+    if sys.platform == "win32":
+        from ._windows_pipes import capacity as socket_pair_capacity
+
+        return socket_pair_capacity()
+    return _SIZES[0] if sys.platform.startswith("linux") else _DEFAULT
+
+
 def give_back(extra: int) -> None:
     """Record that a pipe enlarged by ``extra`` bytes is no longer ours."""
     _in_use[0] -= extra

@@ -32,9 +32,15 @@ _select = monkey.get_original("select", "select")
 
 #: How many segments :func:`writev` sends in one call (each is one ``send``).
 IOV_MAX = 1024
-# Socket buffers: large enough that a stream of small messages and large
-# messages need few calls (each costs a trip into the kernel, and under wine
-# into the wine server), about as much as a Linux pipe of gipc holds.
+# Socket buffers (SO_SNDBUF and SO_RCVBUF of both sockets): every send and
+# recv moves at most about this much, and each costs a trip into the kernel
+# (under wine: a round trip to the wine server), as does each wait in the
+# loop. Under wine a channel holds about 0.6 MiB with nobody reading (the
+# Linux kernel underneath doubles the sizes asked for; see capacity()).
+# Larger buffers (1 MiB) saved some calls for 16 MiB messages, but then a
+# greenlet streaming small messages to a fast reader hardly ever waits in
+# the loop, and under wine timers of the other greenlets starved for
+# seconds (test_fairness): see docs/architecture.rst.
 _BUFFER = 256 * 1024
 # Segments up to this total are joined and sent in one call.
 _JOIN = 256 * 1024
@@ -176,6 +182,40 @@ def writev(fd: int, segments: Sequence[Any]) -> int:
         if n < len(segment):
             break
     return sent
+
+
+# What capacity() measured.
+_capacity: list[int] = []
+
+
+def capacity() -> int:
+    """Return how many bytes a channel takes with nobody reading, measured once.
+
+    A fresh channel is filled with non-blocking sends of the size the
+    buffers have until no room appears for 0.1 s: what a socket pair holds depends
+    on the system (Windows, or wine over Linux's TCP stack, which doubles
+    the buffer sizes asked for and keeps data in flight besides).
+    """
+    if not _capacity:
+        reader, writer = channel()
+        try:
+            prepare(reader)
+            prepare(writer)
+            chunk = memoryview(bytes(_BUFFER))
+            sock = socket_of(writer)
+            total = 0
+            # Until no room appears for a while: sent data moves on to the
+            # reader's buffer after the call returns, making room again.
+            while _select([], [sock], [], 0.1)[1]:
+                try:
+                    total += write(writer, chunk)
+                except BlockingIOError:
+                    pass
+        finally:
+            close(writer)
+            close(reader)
+        _capacity.append(total)
+    return _capacity[0]
 
 
 def close(fd: int) -> None:
