@@ -67,6 +67,18 @@ winpath() { printf 'Z:%s' "${1//\//\\}"; }
     printf 'import site\n'
 } > "$py/python313._pth"
 
+# Wine 8 lacks propsys.VariantToString, which platform.uname()'s WMI query
+# (the _wmi module) reaches: wine aborts the process, and gevent.monkey.patch_all()
+# calls platform.uname(). Without _wmi, platform falls back to the version
+# Windows reports to `ver`. A limitation of wine, not of gipc or Windows:
+# this is why it lives here, in the cache's site folder, and not in gipc.
+# Every python.exe of the pass imports it, spawn children too.
+cat > "$site/sitecustomize.py" <<'PY'
+import sys
+
+sys.modules["_wmi"] = None  # wine 8: see scripts/windows_python.sh
+PY
+
 if [ ! -d "$WINEPREFIX" ]; then
     echo "windows_python: creating the wine prefix (once, about 10 s)" >&2
     wine wineboot --init </dev/null >/dev/null 2>&1 || true
