@@ -11,7 +11,6 @@ exact, so they are taken from the kernel, not from gipc's own bookkeeping.
 from __future__ import annotations
 
 import array
-import fcntl
 import gc
 import hashlib
 import os
@@ -19,7 +18,6 @@ import random
 import signal
 import struct
 import sys
-import termios
 import time
 import traceback
 from collections.abc import Callable
@@ -75,6 +73,9 @@ def check_payload(index: int, data: bytes, size: int) -> None:
 
 def pipe_fill(fd: int) -> int:
     """Bytes sitting unread in the pipe behind ``fd`` (``FIONREAD``)."""
+    import fcntl
+    import termios
+
     buf = array.array("i", [0])
     fcntl.ioctl(fd, termios.FIONREAD, buf)
     return buf[0]
@@ -82,6 +83,8 @@ def pipe_fill(fd: int) -> int:
 
 def pipe_capacity(fd: int) -> int:
     """The size of the pipe buffer behind ``fd`` (``F_GETPIPE_SZ``)."""
+    import fcntl
+
     return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
 
 
@@ -96,6 +99,19 @@ def helper_pids() -> set[int]:
 def children() -> set[int]:
     """Pids of the direct children of this process (running or zombie), helpers excluded."""
     return set(child_states()) - helper_pids()
+
+
+def descriptors() -> set[int]:
+    """The descriptors open in this process; on Windows, the sockets behind gipc's channels.
+
+    Windows has no ``/proc/self/fd``: every channel end there is a socket
+    that ``gipc_transport._windows_pipes`` registers while it is open.
+    """
+    if sys.platform == "win32":
+        from gipc_transport import _windows_pipes
+
+        return set(_windows_pipes._SOCKETS)
+    return open_fds()
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -119,10 +135,47 @@ def rss() -> int:
     payloads): trimming first makes the figure count live memory, which is
     what a leak check compares.
     """
+    if sys.platform == "win32":
+        return _windows_working_set()
     if _trim is not None:
         _trim(0)
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _windows_working_set() -> int:
+    import ctypes
+    from ctypes import wintypes
+
+    class PROCESS_MEMORY_COUNTERS(ctypes.Structure):
+        _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD)] + [
+            (name, ctypes.c_size_t)
+            for name in (
+                "PeakWorkingSetSize",
+                "WorkingSetSize",
+                "QuotaPeakPagedPoolUsage",
+                "QuotaPagedPoolUsage",
+                "QuotaPeakNonPagedPoolUsage",
+                "QuotaNonPagedPoolUsage",
+                "PagefileUsage",
+                "PeakPagefileUsage",
+            )
+        ]
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+    kernel32.GetCurrentProcess.restype = wintypes.HANDLE
+    kernel32.K32GetProcessMemoryInfo.argtypes = (
+        wintypes.HANDLE,
+        ctypes.POINTER(PROCESS_MEMORY_COUNTERS),
+        wintypes.DWORD,
+    )
+    counters = PROCESS_MEMORY_COUNTERS()
+    counters.cb = ctypes.sizeof(counters)
+    if not kernel32.K32GetProcessMemoryInfo(
+        kernel32.GetCurrentProcess(), ctypes.byref(counters), counters.cb
+    ):
+        raise ctypes.WinError(ctypes.get_last_error())  # type: ignore[attr-defined,unused-ignore]
+    return int(counters.WorkingSetSize)
 
 
 def settle(done: Callable[[], bool], seconds: float = WAIT) -> bool:
@@ -142,14 +195,14 @@ class Baseline:
 
     def __init__(self) -> None:
         gc.collect()
-        self.fds = open_fds()
+        self.fds = descriptors()
         self.children = children()
         self.rss = rss()
 
     def assert_back(self, what: str, rss_slack: int | None = None) -> None:
         """Fail unless descriptors and children returned exactly to the baseline."""
-        settled = settle(lambda: open_fds() == self.fds and children() == self.children)
-        fds, kids = open_fds(), children()
+        settled = settle(lambda: descriptors() == self.fds and children() == self.children)
+        fds, kids = descriptors(), children()
         assert settled, (
             f"after {what}: descriptors {len(self.fds)} -> {len(fds)} "
             f"(extra {sorted(fds - self.fds)}), children {sorted(self.children)} -> {sorted(kids)}"
