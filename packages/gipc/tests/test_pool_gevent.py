@@ -21,6 +21,7 @@ import gevent
 import gevent.event
 import gipc
 import pytest
+
 from _proc_accounting import process_gone
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import gevent
 import gipc
 import pytest
+
 from _proc_accounting import process_gone
 
 pytestmark = pytest.mark.skipif(sys.platform != "win32", reason="Windows only: process handles, spawn only")
