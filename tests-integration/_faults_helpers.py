@@ -115,6 +115,8 @@ def descriptors() -> set[int]:
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
+    if sys.platform == "win32":
+        return None  # no glibc; rss() reads the working set
     try:
         import ctypes
 
@@ -136,14 +138,15 @@ def rss() -> int:
     what a leak check compares.
     """
     if sys.platform == "win32":
-        return _windows_working_set()
+        return _windows_memory()[0]
     if _trim is not None:
         _trim(0)
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _windows_working_set() -> int:
+def _windows_memory() -> tuple[int, int]:
+    """This process's working set and its peak, in bytes (``GetProcessMemoryInfo``)."""
     import ctypes
     from ctypes import wintypes
 
@@ -175,7 +178,30 @@ def _windows_working_set() -> int:
         kernel32.GetCurrentProcess(), ctypes.byref(counters), counters.cb
     ):
         raise ctypes.WinError(ctypes.get_last_error())  # type: ignore[attr-defined,unused-ignore]
-    return int(counters.WorkingSetSize)
+    return int(counters.WorkingSetSize), int(counters.PeakWorkingSetSize)
+
+
+def peak_rss() -> int:
+    """The peak resident set size of this process so far, in bytes."""
+    if sys.platform == "win32":
+        return _windows_memory()[1]
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def raw_write(fd: int, data: Any) -> int:
+    """Write bytes straight to a handle's descriptor, bypassing the handle.
+
+    On POSIX the pipe's descriptor; on Windows the channel's socket (see
+    ``gipc_transport._windows_pipes``), which ``os.write`` refuses.
+    """
+    if sys.platform == "win32":
+        from gipc_transport._windows_pipes import socket_of
+
+        n: int = socket_of(fd).send(data)
+        return n
+    return os.write(fd, data)
 
 
 def settle(done: Callable[[], bool], seconds: float = WAIT) -> bool:
@@ -352,9 +378,7 @@ def child_forged_length_peak_rss(report: gipc.Writer, declared: int, sent: int) 
 
     Reports the error the reader raised and how far the peak RSS rose.
     """
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = peak_rss()
     r, w = gipc.pipe(encoder=None, decoder=None)
     outcome = "no error"
 
@@ -364,7 +388,7 @@ def child_forged_length_peak_rss(report: gipc.Writer, declared: int, sent: int) 
         view = memoryview(data)
         while view:
             try:
-                n = os.write(fd, view)
+                n = raw_write(fd, view)
             except BlockingIOError:
                 gevent.sleep(0.001)
                 continue
@@ -379,7 +403,7 @@ def child_forged_length_peak_rss(report: gipc.Writer, declared: int, sent: int) 
         outcome = f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
     writer.join(WAIT)
     r.close()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    after = peak_rss()
     report.put((outcome, after - before))
 
 
