@@ -41,8 +41,10 @@ KILLED = -signal.SIGTERM if sys.platform == "win32" else -signal.SIGKILL
 
 
 def test_import_gipc_patches_nothing_in_multiprocessing() -> None:
+    # The Popen whose poll() 1.8.0 patched on POSIX; Windows has its own.
+    popen = "popen_spawn_win32" if sys.platform == "win32" else "popen_fork"
     code = (
-        "import multiprocessing, multiprocessing.popen_fork as pf, multiprocessing.process as mp\n"
+        f"import multiprocessing, multiprocessing.{popen} as pf, multiprocessing.process as mp\n"
         "before = (pf.Popen.poll, mp.BaseProcess.close, multiprocessing.Process.close,"
         " multiprocessing.get_start_method(allow_none=True))\n"
         "import gipc, gipc.gipc\n"

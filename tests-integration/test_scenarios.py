@@ -246,6 +246,20 @@ def produce_forever(w: gipc.Writer) -> None:
         i += 1
 
 
+def _under_wine() -> bool:
+    if sys.platform != "win32":
+        return False
+    import ctypes
+
+    return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")  # type: ignore[attr-defined,unused-ignore]
+
+
+# Wine 8 keeps the socket of a process it terminated open while that process
+# waited for room to send (its pending poll outlives it): the reader gets what
+# was sent, then never the end. Windows closes a terminated process's sockets.
+@pytest.mark.skipif(
+    _under_wine(), reason="wine 8: a terminated writer's socket stays open, the reader never sees the end"
+)
 def test_infinite_stream_from_child_stopped_by_terminate(start_method: str) -> None:
     with gevent.Timeout(WAIT):
         with gipc.pipe() as (r, w):
