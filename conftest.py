@@ -129,15 +129,25 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def _no_leaks_windows(request: pytest.FixtureRequest) -> Iterator[None]:
-    # No /proc: the handles gipc knows of, and the sockets behind its channels
-    # (every channel end is one; see gipc_transport._windows_pipes).
+    # No /proc: the handles gipc knows of, the sockets behind its channels
+    # (every channel end is one; see gipc_transport._windows_pipes), and the
+    # processes whose parent is this one. Windows keeps a parent pid after the
+    # parent ends, so a process an earlier holder of this pid started would
+    # look like a child: only children that were not there before count.
+    import _winapi
+
     from gipc_transport import _windows_pipes
 
     gc.collect()
     handles_before = {id(h) for h in lowlevel.live_handles()}
     sockets_before = set(_windows_pipes._SOCKETS)
+    children_before = set(_children())
     yield
-    _settle(lambda: set(_windows_pipes._SOCKETS) - sockets_before)
+
+    def leaked_children() -> dict[int, str]:
+        return {pid: st for pid, st in _children().items() if pid not in children_before}
+
+    _settle(lambda: (set(_windows_pipes._SOCKETS) - sockets_before) or leaked_children())
     problems = []
     handles = [h for h in lowlevel.live_handles() if id(h) not in handles_before]
     if handles:
@@ -150,6 +160,21 @@ def _no_leaks_windows(request: pytest.FixtureRequest) -> Iterator[None]:
     sockets = set(_windows_pipes._SOCKETS) - sockets_before
     if sockets:
         problems.append(f"channel sockets left open: {sorted(sockets)}")
+    children = leaked_children()
+    if children:
+        problems.append(f"child processes left behind (pid: state): {children}")
+        for pid in children:
+            try:
+                handle = _winapi.OpenProcess(_winapi.PROCESS_ALL_ACCESS, False, pid)
+            except OSError:
+                continue
+            try:
+                _winapi.TerminateProcess(handle, 1)
+                _winapi.WaitForSingleObject(handle, 5000)
+            except OSError:
+                pass
+            finally:
+                _winapi.CloseHandle(handle)
     if problems:
         pytest.fail(f"{request.node.nodeid} leaked:\n  " + "\n  ".join(problems), pytrace=False)
 

@@ -67,6 +67,26 @@ winpath() { printf 'Z:%s' "${1//\//\\}"; }
     printf 'import site\n'
 } > "$py/python313._pth"
 
+# Two functions wine 8 lacks abort the process that reaches them:
+# - propsys.VariantToString, which platform.uname()'s WMI query (the _wmi
+#   module) calls, and gevent.monkey.patch_all() calls platform.uname().
+#   Without _wmi, platform asks `ver` for the Windows version instead.
+# - kernel32.CopyFile2, which shutil.copy2() (so copytree()) calls through
+#   _winapi.CopyFile2 when it exists; without it, shutil copies the bytes.
+# Limitations of wine, not of gipc or Windows: this is why the workaround
+# lives here, in the cache's site folder, and not in gipc. Every python.exe
+# of the pass imports it, spawn children too.
+cat > "$site/sitecustomize.py" <<'PY'
+import sys
+
+import _winapi
+
+# wine 8 lacks what these reach: see scripts/windows_python.sh
+sys.modules["_wmi"] = None
+if hasattr(_winapi, "CopyFile2"):
+    del _winapi.CopyFile2
+PY
+
 if [ ! -d "$WINEPREFIX" ]; then
     echo "windows_python: creating the wine prefix (once, about 10 s)" >&2
     wine wineboot --init </dev/null >/dev/null 2>&1 || true

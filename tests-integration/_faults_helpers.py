@@ -11,7 +11,6 @@ exact, so they are taken from the kernel, not from gipc's own bookkeeping.
 from __future__ import annotations
 
 import array
-import fcntl
 import gc
 import hashlib
 import os
@@ -19,7 +18,6 @@ import random
 import signal
 import struct
 import sys
-import termios
 import time
 import traceback
 from collections.abc import Callable
@@ -75,6 +73,9 @@ def check_payload(index: int, data: bytes, size: int) -> None:
 
 def pipe_fill(fd: int) -> int:
     """Bytes sitting unread in the pipe behind ``fd`` (``FIONREAD``)."""
+    import fcntl
+    import termios
+
     buf = array.array("i", [0])
     fcntl.ioctl(fd, termios.FIONREAD, buf)
     return buf[0]
@@ -82,6 +83,8 @@ def pipe_fill(fd: int) -> int:
 
 def pipe_capacity(fd: int) -> int:
     """The size of the pipe buffer behind ``fd`` (``F_GETPIPE_SZ``)."""
+    import fcntl
+
     return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
 
 
@@ -98,7 +101,22 @@ def children() -> set[int]:
     return set(child_states()) - helper_pids()
 
 
+def descriptors() -> set[int]:
+    """The descriptors open in this process; on Windows, the sockets behind gipc's channels.
+
+    Windows has no ``/proc/self/fd``: every channel end there is a socket
+    that ``gipc_transport._windows_pipes`` registers while it is open.
+    """
+    if sys.platform == "win32":
+        from gipc_transport import _windows_pipes
+
+        return set(_windows_pipes._SOCKETS)
+    return open_fds()
+
+
 def _malloc_trim() -> Callable[[int], int] | None:
+    if sys.platform == "win32":
+        return None  # no glibc; rss() reads the working set
     try:
         import ctypes
 
@@ -119,10 +137,71 @@ def rss() -> int:
     payloads): trimming first makes the figure count live memory, which is
     what a leak check compares.
     """
+    if sys.platform == "win32":
+        return _windows_memory()[0]
     if _trim is not None:
         _trim(0)
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _windows_memory() -> tuple[int, int]:
+    """This process's working set and its peak, in bytes (``GetProcessMemoryInfo``)."""
+    import ctypes
+    from ctypes import wintypes
+
+    class PROCESS_MEMORY_COUNTERS(ctypes.Structure):
+        _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD)] + [
+            (name, ctypes.c_size_t)
+            for name in (
+                "PeakWorkingSetSize",
+                "WorkingSetSize",
+                "QuotaPeakPagedPoolUsage",
+                "QuotaPagedPoolUsage",
+                "QuotaPeakNonPagedPoolUsage",
+                "QuotaNonPagedPoolUsage",
+                "PagefileUsage",
+                "PeakPagefileUsage",
+            )
+        ]
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
+    kernel32.GetCurrentProcess.restype = wintypes.HANDLE
+    kernel32.K32GetProcessMemoryInfo.argtypes = (
+        wintypes.HANDLE,
+        ctypes.POINTER(PROCESS_MEMORY_COUNTERS),
+        wintypes.DWORD,
+    )
+    counters = PROCESS_MEMORY_COUNTERS()
+    counters.cb = ctypes.sizeof(counters)
+    if not kernel32.K32GetProcessMemoryInfo(
+        kernel32.GetCurrentProcess(), ctypes.byref(counters), counters.cb
+    ):
+        raise ctypes.WinError(ctypes.get_last_error())  # type: ignore[attr-defined,unused-ignore]
+    return int(counters.WorkingSetSize), int(counters.PeakWorkingSetSize)
+
+
+def peak_rss() -> int:
+    """The peak resident set size of this process so far, in bytes."""
+    if sys.platform == "win32":
+        return _windows_memory()[1]
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def raw_write(fd: int, data: Any) -> int:
+    """Write bytes straight to a handle's descriptor, bypassing the handle.
+
+    On POSIX the pipe's descriptor; on Windows the channel's socket (see
+    ``gipc_transport._windows_pipes``), which ``os.write`` refuses.
+    """
+    if sys.platform == "win32":
+        from gipc_transport._windows_pipes import socket_of
+
+        n: int = socket_of(fd).send(data)
+        return n
+    return os.write(fd, data)
 
 
 def settle(done: Callable[[], bool], seconds: float = WAIT) -> bool:
@@ -142,14 +221,14 @@ class Baseline:
 
     def __init__(self) -> None:
         gc.collect()
-        self.fds = open_fds()
+        self.fds = descriptors()
         self.children = children()
         self.rss = rss()
 
     def assert_back(self, what: str, rss_slack: int | None = None) -> None:
         """Fail unless descriptors and children returned exactly to the baseline."""
-        settled = settle(lambda: open_fds() == self.fds and children() == self.children)
-        fds, kids = open_fds(), children()
+        settled = settle(lambda: descriptors() == self.fds and children() == self.children)
+        fds, kids = descriptors(), children()
         assert settled, (
             f"after {what}: descriptors {len(self.fds)} -> {len(fds)} "
             f"(extra {sorted(fds - self.fds)}), children {sorted(self.children)} -> {sorted(kids)}"
@@ -299,9 +378,7 @@ def child_forged_length_peak_rss(report: gipc.Writer, declared: int, sent: int) 
 
     Reports the error the reader raised and how far the peak RSS rose.
     """
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    before = peak_rss()
     r, w = gipc.pipe(encoder=None, decoder=None)
     outcome = "no error"
 
@@ -311,7 +388,7 @@ def child_forged_length_peak_rss(report: gipc.Writer, declared: int, sent: int) 
         view = memoryview(data)
         while view:
             try:
-                n = os.write(fd, view)
+                n = raw_write(fd, view)
             except BlockingIOError:
                 gevent.sleep(0.001)
                 continue
@@ -326,7 +403,7 @@ def child_forged_length_peak_rss(report: gipc.Writer, declared: int, sent: int) 
         outcome = f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
     writer.join(WAIT)
     r.close()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    after = peak_rss()
     report.put((outcome, after - before))
 
 

@@ -18,6 +18,10 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="forkserver: POSIX only, Windows starts spawn children"
+)
+
 SCRIPT = textwrap.dedent(
     """
     import sys

@@ -32,12 +32,19 @@ def finish(p: gipc.Process, exitcode: int = 0) -> None:
     assert p.exitcode == exitcode
 
 
+# kill() is SIGKILL on POSIX; on Windows it is TerminateProcess, which
+# multiprocessing reports as -SIGTERM (Windows has no SIGKILL).
+KILLED = -signal.SIGTERM if sys.platform == "win32" else -signal.SIGKILL
+
+
 # -- names ----------------------------------------------------------------------------
 
 
 def test_import_gipc_patches_nothing_in_multiprocessing() -> None:
+    # The Popen whose poll() 1.8.0 patched on POSIX; Windows has its own.
+    popen = "popen_spawn_win32" if sys.platform == "win32" else "popen_fork"
     code = (
-        "import multiprocessing, multiprocessing.popen_fork as pf, multiprocessing.process as mp\n"
+        f"import multiprocessing, multiprocessing.{popen} as pf, multiprocessing.process as mp\n"
         "before = (pf.Popen.poll, mp.BaseProcess.close, multiprocessing.Process.close,"
         " multiprocessing.get_start_method(allow_none=True))\n"
         "import gipc, gipc.gipc\n"
@@ -75,7 +82,7 @@ def test_writer_dying_mid_message_is_gipc_truncated_not_oserror(start_method: st
         assert r.poll(WAIT), "the child started writing"
         # The message cannot have fit into the pipe: the child is blocked in put().
         p.kill()
-        finish(p, -signal.SIGKILL)
+        finish(p, KILLED)
         with pytest.raises(gipc.GIPCTruncated) as excinfo:
             r.get()
         assert isinstance(excinfo.value, gipc.GIPCBroken)
@@ -163,6 +170,7 @@ def wait_for_eof(r: gipc.Reader) -> None:
         r.get()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="fork: Windows starts spawn children only")
 def test_join_from_another_process_is_a_gipc_error() -> None:
     # Fork only: a process object reaches another process only by inheritance.
     with gevent.Timeout(WAIT), gipc.pipe() as (r, w), gipc.pipe() as (rep_r, rep_w):

@@ -22,6 +22,8 @@ import gevent.event
 import gipc
 import pytest
 
+from _proc_accounting import process_gone
+
 
 def slow(value: Any) -> Any:
     gevent.sleep(0.3)
@@ -276,31 +278,4 @@ def test_interpreter_exit_finishes_pending_tasks_and_reaps_workers(tmp_path: Pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert marker.read_text() == "done"
     worker = int(proc.stdout.split()[0])
-    assert _is_zombie_or_gone(worker)
-
-
-def _is_zombie_or_gone(pid: int) -> bool:
-    if sys.platform == "win32":
-        return _windows_process_gone(pid)
-    if not os.path.exists(f"/proc/{pid}"):
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return True
-    return stat[stat.rfind(")") + 2] == "Z"
-
-
-def _windows_process_gone(pid: int) -> bool:
-    import _winapi
-
-    try:
-        # SYNCHRONIZE: the handle is signalled once the process has exited.
-        handle = _winapi.OpenProcess(0x00100000, False, pid)
-    except OSError:
-        return True  # no such process any more
-    try:
-        return _winapi.WaitForSingleObject(handle, 0) == _winapi.WAIT_OBJECT_0
-    finally:
-        _winapi.CloseHandle(handle)
+    assert process_gone(worker)
