@@ -22,6 +22,12 @@ py=$cache/cp313
 site=$cache/site
 stamp=$cache/ready-1
 
+# Set-up runs once at a time: CI runs two passes side by side, and a
+# python.exe must never read a search path being written.
+mkdir -p "$(dirname "$cache")"
+exec 9>"$cache.lock"
+flock 9
+
 if ! command -v wine >/dev/null 2>&1; then
     echo "windows_python: installing Debian's wine64" >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -56,6 +62,13 @@ fi
 
 export WINEPREFIX=$cache/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" DISPLAY=
 winpath() { printf 'Z:%s' "${1//\//\\}"; }
+# Replaces a file only if its text changes, in one step (a running pass reads it).
+put() {  # put FILE < TEXT
+    local tmp
+    tmp=$(mktemp "$1.XXXXXX")
+    cat >"$tmp"
+    if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv -f "$tmp" "$1"; fi
+}
 # The search path is written on every run: the repository may have moved.
 {
     printf 'python313.zip\n.\n'
@@ -65,7 +78,7 @@ winpath() { printf 'Z:%s' "${1//\//\\}"; }
     done
     winpath "$repo"; printf '\n'
     printf 'import site\n'
-} > "$py/python313._pth"
+} | put "$py/python313._pth"
 
 # Two functions wine 8 lacks abort the process that reaches them:
 # - propsys.VariantToString, which platform.uname()'s WMI query (the _wmi
@@ -76,7 +89,7 @@ winpath() { printf 'Z:%s' "${1//\//\\}"; }
 # Limitations of wine, not of gipc or Windows: this is why the workaround
 # lives here, in the cache's site folder, and not in gipc. Every python.exe
 # of the pass imports it, spawn children too.
-cat > "$site/sitecustomize.py" <<'PY'
+put "$site/sitecustomize.py" <<'PY'
 import sys
 
 import _winapi
@@ -91,6 +104,9 @@ if [ ! -d "$WINEPREFIX" ]; then
     echo "windows_python: creating the wine prefix (once, about 10 s)" >&2
     wine wineboot --init </dev/null >/dev/null 2>&1 || true
 fi
+
+flock -u 9
+exec 9>&-
 
 cd "$repo"
 # Windows CPython under wine fails at start-up with a file as stdout: give it
