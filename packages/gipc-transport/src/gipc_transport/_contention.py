@@ -11,6 +11,8 @@ large share of the time that passed, spinning only makes things worse.
 
 from __future__ import annotations
 
+import sys
+
 from gevent import monkey
 
 # The thread's identity even under monkey-patching (where get_ident names the greenlet).
@@ -23,10 +25,15 @@ WINDOW = 0.05
 SHARE = 0.05
 
 _SCHEDSTAT = "/proc/thread-self/schedstat"
+_LINUX = sys.platform.startswith("linux")
 
 
 def run_delay() -> float | None:
     """Seconds this thread has spent waiting for a CPU, or ``None`` where Linux does not say."""
+    if not _LINUX:
+        # Elsewhere the path means nothing (under wine, Windows Python would
+        # even read the Linux host thread's figures through drive Z:).
+        return None
     try:
         with open(_SCHEDSTAT, "rb") as f:
             return int(f.read().split()[1]) / 1e9
