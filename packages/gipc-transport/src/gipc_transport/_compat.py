@@ -27,6 +27,15 @@ original_poll: Callable[[], Any] | None = (
 #: ``os.sched_yield`` is missing, without switching greenlets.
 original_sleep: Callable[[float], None] = monkey.get_original("time", "sleep")
 
+#: ``select.select`` as the standard library defines it, even under
+#: ``monkey.patch_all()``: the Windows channels wait on their sockets with it
+#: outside the event loop.
+original_select: Callable[..., Any] = monkey.get_original("select", "select")
+
+#: The OS thread's identity, even under ``monkey.patch_all()`` (where
+#: ``threading.get_ident`` names the greenlet).
+thread_ident: Callable[[], int] = monkey.get_original("threading", "get_ident")
+
 #: The name of the queue of callbacks a gevent loop runs on its next turn,
 #: in every loop backend (libev, libev-cffi, libuv). Read with ``getattr``
 #: and a true default, so that a gevent without it counts as busy.

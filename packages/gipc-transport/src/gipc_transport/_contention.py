@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from gevent import monkey
-
-# The thread's identity even under monkey-patching (where get_ident names the greenlet).
-_thread_id = monkey.get_original("threading", "get_ident")
+from ._compat import thread_ident as _thread_id
 
 #: Seconds between two looks at the run-queue wait (a look costs a few µs).
 WINDOW = 0.05

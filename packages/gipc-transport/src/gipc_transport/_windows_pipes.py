@@ -26,9 +26,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from gevent import monkey
-
-_select = monkey.get_original("select", "select")
+from ._compat import original_select as _select
 
 #: How many segments :func:`writev` sends in one call (each is one ``send``).
 IOV_MAX = 1024
