@@ -61,6 +61,9 @@ PY
 fi
 
 export WINEPREFIX=$cache/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" DISPLAY=
+# Cache bytecode (hatch.toml's environments do so too): without it every
+# spawn child compiles gipc, gevent and pytest from source again.
+export PYTHONDONTWRITEBYTECODE=
 winpath() { printf 'Z:%s' "${1//\//\\}"; }
 # Replaces a file only if its text changes, in one step (a running pass reads it).
 put() {  # put FILE < TEXT
