@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 import gevent
 from gipc_transport import Handle
 
-from . import _child, _compat, _forker, _status
+from . import _child, _compat, _forker, _locks, _status
 
 _os_fork = _compat.os_fork
 _os_close = _compat.os_close
@@ -124,9 +124,13 @@ class Popen(popen_fork.Popen):
         super().__init__(process_obj)
 
     def poll(self, flag: int = os.WNOHANG) -> int | None:
-        with self.reaping:
+        reaping = self.reaping
+        try:
+            reaping.acquire()
             code: int | None = super().poll(flag)
             return code
+        finally:
+            _locks.release(reaping)
 
     def _launch(self, process_obj: Any) -> None:
         parent_r, child_w = os.pipe()

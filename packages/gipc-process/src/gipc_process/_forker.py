@@ -29,10 +29,9 @@ nobody to reap it. The locks the calling thread takes are therefore never
 taken with a ``with`` statement: Python 3.14 checks for pending signals
 right after a ``with`` statement's ``__enter__()`` returns and before the
 block is protected, so an exception raised there left the lock held for
-good, and every later start hung. They are re-entrant locks, which know
-their owner: acquired inside ``try``, released in ``finally`` unless the
-acquire itself was interrupted (releasing a lock this thread does not hold
-raises ``RuntimeError`` then).
+good, and every later start hung. They are re-entrant locks, acquired
+inside ``try`` and released in ``finally`` unless this thread does not hold
+them (see :mod:`gipc_process._locks`).
 """
 
 from __future__ import annotations
@@ -46,12 +45,11 @@ from typing import Any
 
 from gipc_transport import GIPCError
 
-from . import _compat
+from . import _compat, _locks
 
 # Real OS threads, locks and sleeps, also when gevent.monkey has patched them.
 _start_new_thread = _compat.start_new_thread
 _allocate_lock = _compat.allocate_lock
-_rlock = _compat.rlock
 _get_ident = _compat.thread_ident
 _get_native_id = _compat.thread_native_id
 _sleep = _compat.sleep
@@ -78,8 +76,8 @@ class Forker:
     def __init__(self) -> None:
         self._pid = os.getpid()
         # Re-entrant for their owner check (see the module's docstring).
-        self._serving = _rlock()  # held by a caller from request to result
-        self._state = _rlock()  # guards _running against the idle timeout
+        self._serving = _locks.new()  # held by a caller from request to result
+        self._state = _locks.new()  # guards _running against the idle timeout
         self._wake = _allocate_lock()
         self._wake.acquire()
         # A wake-up for the caller, released once _finished is set; the
@@ -140,10 +138,7 @@ class Forker:
         finally:
             if self._caller == me:
                 self._caller = None
-            try:
-                self._serving.release()
-            except RuntimeError:
-                pass  # the acquire() was interrupted: not ours
+            _locks.release(self._serving)
         return result, interrupted
 
     def _settle_abandoned(self) -> None:
@@ -177,10 +172,7 @@ class Forker:
             self._pending = True
             self._wake.release()
         finally:
-            try:
-                self._state.release()
-            except RuntimeError:
-                pass  # the acquire() was interrupted: not ours
+            _locks.release(self._state)
 
     def _wait_finished(self, spin: bool) -> None:
         """Wait until the job ran: yield the CPU for up to ``SPIN_SECONDS``, then sleep.
@@ -238,15 +230,9 @@ class Forker:
                 native_id = self._native_id
                 self._wake.release()
             finally:
-                try:
-                    self._state.release()
-                except RuntimeError:
-                    pass  # the acquire() was interrupted: not ours
+                _locks.release(self._state)
         finally:
-            try:
-                self._serving.release()
-            except RuntimeError:
-                pass  # not acquired (busy elsewhere), or the acquire() was interrupted
+            _locks.release(self._serving)
         if sys.platform.startswith("linux") and native_id is not None:
             # The thread ends right away; its task disappears shortly after.
             pause = 0.0001

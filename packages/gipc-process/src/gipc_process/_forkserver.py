@@ -46,15 +46,13 @@ from typing import Any
 import gevent.socket
 from greenlet import getcurrent
 
-from . import _compat
+from . import _compat, _locks
 
 PRELOAD = "gipc_process._forkserver_preload"
 
 _original_socket: Any = _compat.socket_class
-# Re-entrant for its owner check: never taken with a with-statement, whose
-# lock a signal handler raising after __enter__() leaves held on Python 3.14
-# (see _forker.py).
-_lock = _compat.rlock()
+# Taken by any thread that starts a child, never with a with-statement (see _locks).
+_lock = _locks.new()
 # How many greenlets (or threads) are inside starting() now; the first one in
 # installs the replacements, the last one out restores what it found.
 _users = 0
@@ -157,10 +155,7 @@ def starting() -> Iterator[None]:
             _users += 1
             entered = True
         finally:
-            try:
-                _lock.release()
-            except RuntimeError:
-                pass  # the acquire() was interrupted: not ours
+            _locks.release(_lock)
         yield
     finally:
         try:
@@ -171,10 +166,7 @@ def starting() -> Iterator[None]:
                 _installed.restore()
                 _installed = None
         finally:
-            try:
-                _lock.release()
-            except RuntimeError:
-                pass
+            _locks.release(_lock)
 
 
 def _after_fork_in_child() -> None:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from gipc_transport import Handle
 
-from . import _compat, _forkserver, _reaped, _status
+from . import _compat, _forkserver, _locks, _reaped, _status
 
 if sys.platform != "win32":
     # multiprocessing's fork launcher, which _fork builds on, does not
@@ -101,13 +101,14 @@ class ChildStart:
         if code is not None:
             return code
         reaping = self.reaping
-        if reaping is not None and not reaping.acquire(blocking=False):
-            return None  # another thread is collecting it right now; look again soon
+        if reaping is None:
+            return self._collect()
         try:
+            if not reaping.acquire(blocking=False):
+                return None  # another thread is collecting it right now; look again soon
             return self._collect()
         finally:
-            if reaping is not None:
-                reaping.release()
+            _locks.release(reaping)
 
     def _collect(self) -> int | None:
         popen = self.popen
@@ -153,7 +154,7 @@ class ForkStart(ChildStart):
 
     def __init__(self, ctx: Any, method: str, handles: list[Handle]) -> None:
         super().__init__(ctx, method, handles)
-        self.reaping = _compat.allocate_lock()
+        self.reaping = _locks.new()
 
     def launch(self, process: Any) -> Any:
         self.popen = _fork.Popen(process, self.handles, self.reaping)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import _compat
+from . import _compat, _locks
 from ._start import ChildStart
 from ._watcher import Watcher
 
@@ -46,7 +46,8 @@ class _WaitThread:
     """
 
     def __init__(self) -> None:
-        self._lock = _compat.allocate_lock()
+        # Taken by callers too, which may handle signals: see _locks.
+        self._lock = _locks.new()
         self._wake = _compat.win_create_event()
         # Our duplicate of a child's process handle -> what to call when it is signalled.
         self._waiting: dict[int, Callable[[], None]] = {}
@@ -55,25 +56,34 @@ class _WaitThread:
 
     def add(self, handle: int, notify: Callable[[], None]) -> bool:
         """Wait for ``handle`` and call ``notify`` (from this thread) once; ``False`` if full."""
-        with self._lock:
+        lock = self._lock
+        try:
+            lock.acquire()
             if len(self._waiting) >= HANDLES_PER_THREAD:
                 return False
             self._waiting[handle] = notify
             if not self._running:
                 self._running = True
                 _compat.start_new_thread(self._run, ())
+        finally:
+            _locks.release(lock)
         _compat.win_set_event(self._wake)
         return True
 
     def remove(self, handle: int) -> None:
         """Stop waiting for ``handle``; once this returns, its ``notify`` is never called."""
-        with self._lock:
+        lock = self._lock
+        try:
+            lock.acquire()
             if self._waiting.pop(handle, None) is None:
                 return
             self._dropped.append(handle)
+        finally:
+            _locks.release(lock)
         _compat.win_set_event(self._wake)
 
     def _run(self) -> None:
+        # In this thread no signal handler runs: with-statements are safe.
         winapi = _winapi()
         while True:
             with self._lock:
@@ -106,11 +116,12 @@ class _WaitThread:
 
 
 _threads: list[_WaitThread] = []
-_threads_lock = _compat.allocate_lock()
+_threads_lock = _locks.new()
 
 
 def _wait_for(handle: int, notify: Callable[[], None]) -> _WaitThread:
-    with _threads_lock:
+    try:
+        _threads_lock.acquire()
         for thread in _threads:
             if thread.add(handle, notify):
                 return thread
@@ -118,6 +129,8 @@ def _wait_for(handle: int, notify: Callable[[], None]) -> _WaitThread:
         _threads.append(thread)
         thread.add(handle, notify)
         return thread
+    finally:
+        _locks.release(_threads_lock)
 
 
 class HandleWatcher(Watcher):
