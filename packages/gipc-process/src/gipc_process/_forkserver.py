@@ -173,7 +173,7 @@ def _after_fork_in_child() -> None:
     # Greenlets or threads inside starting() do not exist in a forked child:
     # put the module back as they would have, and start counting afresh.
     global _users, _installed, _lock
-    _lock = _compat.rlock()
+    _lock = _locks.new()
     _users = 0
     if _installed is not None:
         _installed.restore()
