@@ -20,6 +20,8 @@ import gevent
 import gipc
 import pytest
 
+import _wine
+
 WAIT = 30
 
 
@@ -75,6 +77,7 @@ def put_forever_big(w: gipc.Writer, started: gipc.Writer) -> None:
     w.put(b"x" * (64 << 20))  # far more than any pipe holds: put() blocks midway
 
 
+@_wine.keeps_sockets_of_terminated_children
 def test_writer_dying_mid_message_is_gipc_truncated_not_oserror(start_method: str) -> None:
     with gevent.Timeout(WAIT), gipc.pipe(encoder=None, decoder=None) as (r, w), gipc.pipe() as (sr, sw):
         p = gipc.start_process(put_forever_big, args=(w, sw), start_method=start_method)

@@ -22,24 +22,10 @@ import gevent.socket
 import gipc
 import pytest
 
+import _wine
+
 WAIT = 30
 
-
-def _under_wine() -> bool:
-    if sys.platform != "win32":
-        return False
-    import ctypes
-
-    return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")  # type: ignore[attr-defined,unused-ignore]
-
-
-# Wine 8 keeps the socket of a process it terminated open while that process
-# waited on it (its pending poll outlives it): the other end never sees the
-# end of the stream or a broken pipe. Windows closes a terminated process's
-# sockets.
-wine_keeps_sockets_of_terminated_children = pytest.mark.skipif(
-    _under_wine(), reason="wine 8: a terminated child's socket stays open, its peer never sees it close"
-)
 BIG = b"x" * (1 << 20)  # larger than any pipe buffer: writes and reads interleave
 
 
@@ -240,7 +226,7 @@ def stream_forever(w: gipc.Writer) -> None:
         w.put(b"chunk" * 100)
 
 
-@wine_keeps_sockets_of_terminated_children
+@_wine.keeps_sockets_of_terminated_children
 def test_stream_to_child_then_terminate_it(start_method: str) -> None:
     with gevent.Timeout(WAIT):
         with gipc.pipe() as (r, w), gipc.pipe() as (ready_r, ready_w):
@@ -264,7 +250,7 @@ def produce_forever(w: gipc.Writer) -> None:
         i += 1
 
 
-@wine_keeps_sockets_of_terminated_children
+@_wine.keeps_sockets_of_terminated_children
 def test_infinite_stream_from_child_stopped_by_terminate(start_method: str) -> None:
     with gevent.Timeout(WAIT):
         with gipc.pipe() as (r, w):
