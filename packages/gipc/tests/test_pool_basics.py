@@ -72,6 +72,26 @@ def test_tasks_run_in_the_workers() -> None:
     assert 1 <= len(pids) <= 2
 
 
+def pid_after(seconds: float) -> int:
+    gevent.sleep(seconds)
+    return os.getpid()
+
+
+def test_a_burst_after_tiny_calls_goes_to_whichever_worker_is_free() -> None:
+    # Tiny calls make the pool batch deep. A burst of a long call and short
+    # ones that follows is not split between the workers up front: the
+    # worker running the long call holds one short call beside it at most,
+    # and the other worker runs the rest, as from a shared queue (issue 21).
+    with gipc.ProcessPool(2) as pool:
+        workers: set[int] = set()
+        while len(workers) < 2:
+            workers |= {f.result(timeout=60) for f in [pool.submit(pid) for _ in range(40)]}
+        burst = [pool.submit(pid_after, 2.0)] + [pool.submit(pid_after, 0.02) for _ in range(7)]
+        long_one = burst[0].result(timeout=60)
+        short_ones = [f.result(timeout=60) for f in burst[1:]]
+    assert short_ones.count(long_one) <= 1, short_ones
+
+
 @pytest.mark.parametrize("chunksize", [1, 3, 100])
 def test_map_keeps_order(chunksize: int) -> None:
     with gipc.ProcessPool(2) as pool:

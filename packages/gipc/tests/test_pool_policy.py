@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from gipc._pool_core import DEEP, SHALLOW, TINY, ExitVerdict, Pace, batch_size, judge_exit, keeps_workers
+from gipc._pool_core import (
+    DEEP,
+    DEEP_FROM,
+    SHALLOW,
+    TINY,
+    ExitVerdict,
+    Pace,
+    batch_size,
+    judge_exit,
+    keeps_workers,
+)
 
 
 def test_pace_starts_shallow_and_deepens_for_tiny_calls() -> None:
@@ -54,10 +64,22 @@ def test_an_idle_worker_takes_one_call_even_beyond_its_share() -> None:
 
 
 def test_a_worker_takes_its_even_share_and_no_more() -> None:
-    # 10 calls, 2 idle workers, deep queues: 5 each.
-    assert batch(depth=DEEP, queued=10, workers=2) == 5
-    # The other worker holds 5 already: this one takes the 5 left.
-    assert batch(depth=DEEP, queued=5, held_by_all=5, workers=2) == 5
+    # 40 calls, 2 idle workers, deep queues: 20 each.
+    assert batch(depth=DEEP, queued=40, workers=2) == 20
+    # The other worker holds 20 already: this one takes the 20 left.
+    assert batch(depth=DEEP, queued=20, held_by_all=20, workers=2) == 20
+
+
+def test_few_outstanding_calls_are_not_batched_deep() -> None:
+    # Tiny calls so far (deep queues), then a burst of 8 calls over 2 idle
+    # workers: each takes SHALLOW, not 4, and the rest go to whichever worker
+    # is free first, in case the burst's calls are long (issue 21).
+    assert batch(depth=DEEP, queued=8, workers=2) == SHALLOW
+    assert batch(depth=DEEP, queued=6, held_by_all=2, workers=2) == SHALLOW
+    assert batch(depth=DEEP, held=1, queued=4, held_by_all=3, workers=2) == 1
+    # From DEEP_FROM outstanding calls per worker on, deep batches again.
+    assert batch(depth=DEEP, queued=DEEP_FROM * 2, workers=2) == DEEP_FROM
+    assert batch(depth=DEEP, queued=DEEP_FROM * 2 - 1, workers=2) == SHALLOW
 
 
 def test_a_busy_worker_takes_no_call_an_idle_one_could_run() -> None:
@@ -74,7 +96,7 @@ def test_a_busy_worker_leaves_a_leftover_call_to_whoever_is_free_first() -> None
     assert batch(held=1, queued=2, held_by_all=2, workers=2) == 1
     assert batch(held=1, queued=1, held_by_all=3, workers=2) == 1
     # An idle worker still rounds up: it runs what it takes at once.
-    assert batch(depth=DEEP, queued=11, workers=2) == 6
+    assert batch(depth=DEEP, queued=41, workers=2) == 21
     # One worker: everything is its share.
     assert batch(held=1, queued=1, held_by_all=1, workers=1) == 1
 

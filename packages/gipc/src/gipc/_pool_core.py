@@ -17,6 +17,14 @@ from typing import Literal, NamedTuple
 SHALLOW = 2
 DEEP = 64
 TINY = 0.001
+# Deep batches only while at least this many calls per worker are
+# outstanding. A deep batch binds calls to one worker before their length is
+# known; when tiny calls are followed by long ones, the pace still says tiny,
+# and the calls behind a long one wait while another worker idles: a burst
+# of 8 CPU-bound calls after tiny ones was split 4 and 4 up front, where a
+# shared queue gives each call to whichever worker is free (issue 21). With
+# few calls outstanding, batching saves little anyway.
+DEEP_FROM = 8
 
 
 class Pace:
@@ -43,13 +51,18 @@ def batch_size(
 ) -> int:
     """Return how many queued calls a worker takes now.
 
-    :param depth: calls a worker may hold (:attr:`Pace.depth`).
+    :param depth: calls a worker may hold (:attr:`Pace.depth`); a deep one only
+        while at least ``DEEP_FROM`` calls per worker are outstanding.
     :param held: calls this worker holds.
     :param limit: calls this worker may still be sent in its life, ``None`` for no limit.
     :param queued: calls in the pool's queue.
     :param held_by_all: calls held by every worker that takes calls, this one included.
     :param workers: workers that take calls, this one included.
     """
+    outstanding = queued + held_by_all
+    workers = max(1, workers)
+    if depth > SHALLOW and outstanding < DEEP_FROM * workers:
+        depth = SHALLOW
     room = depth - held
     if limit is not None:
         room = min(room, limit)
@@ -60,8 +73,6 @@ def batch_size(
     # queue. Taken early, it waited behind a running call while another worker
     # fell idle: the last tasks of a CPU-bound batch ran one after the other
     # (issue 21).
-    outstanding = queued + held_by_all
-    workers = max(1, workers)
     share = outstanding // workers if held else -(-outstanding // workers)
     return max(0, min(room, max(1 if not held else 0, share - held)))
 
