@@ -31,6 +31,7 @@ for _path in (str(_ROOT), str(_ROOT / "tests-support")):
     if _path not in sys.path:
         sys.path.append(_path)
 
+import _loop_accounting  # noqa: E402
 from _proc_accounting import children as _children  # noqa: E402
 from _proc_accounting import multiprocessing_helpers as _multiprocessing_helpers  # noqa: E402
 from _proc_accounting import open_fds as _open_fds  # noqa: E402
@@ -73,6 +74,7 @@ def pytest_report_header(config: pytest.Config) -> str:
 def _hub() -> None:
     # The hub and its loop open descriptors once, on first use, for the whole run.
     gevent.get_hub().loop  # noqa: B018
+    _loop_accounting.install()
     # So does ctypes, with a libffi of static trampolines (3.4+, e.g. Debian
     # unstable's Python 3.14): a descriptor of libffi itself, from its import
     # on. gipc_process imports it on first need (the SIGCHLD handler check).
@@ -90,6 +92,7 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     gc.collect()
     handles_before = {id(h) for h in lowlevel.live_handles()}
     fds_before = _open_fds()
+    _loop_accounting.take()
     yield
     helper_pids, helper_fds = _multiprocessing_helpers()
 
@@ -124,8 +127,20 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
         problems.append(
             "file descriptors left open: " + ", ".join(f"{fd} -> {_fd_target(fd)}" for fd in sorted(fds))
         )
+    problems.extend(_dropped_watchers())
     if problems:
         pytest.fail(f"{request.node.nodeid} leaked:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+def _dropped_watchers() -> list[str]:
+    gc.collect()  # the watchers that are garbage, dropped
+    dropped = _loop_accounting.take()
+    if not dropped:
+        return []
+    return [
+        "gevent watchers garbage-collected without close() (gevent's libuv loop then links freed "
+        f"memory; see tests-support/_loop_accounting.py): {dropped}"
+    ]
 
 
 def _no_leaks_windows(request: pytest.FixtureRequest) -> Iterator[None]:
@@ -142,6 +157,7 @@ def _no_leaks_windows(request: pytest.FixtureRequest) -> Iterator[None]:
     handles_before = {id(h) for h in lowlevel.live_handles()}
     sockets_before = set(_windows_pipes._SOCKETS)
     children_before = set(_children())
+    _loop_accounting.take()
     yield
 
     def leaked_children() -> dict[int, str]:
@@ -175,6 +191,7 @@ def _no_leaks_windows(request: pytest.FixtureRequest) -> Iterator[None]:
                 pass
             finally:
                 _winapi.CloseHandle(handle)
+    problems.extend(_dropped_watchers())
     if problems:
         pytest.fail(f"{request.node.nodeid} leaked:\n  " + "\n  ".join(problems), pytrace=False)
 
