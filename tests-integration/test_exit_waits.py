@@ -205,6 +205,41 @@ def test_second_ctrl_c_during_the_children_exit_wait_ends_them(tmp_path: Path) -
     assert _gone(children), f"children {children} outlived the program"
 
 
+# The same program, whose hub a Ctrl-C already ended: a KeyboardInterrupt raised
+# in the hub's own code (not in a callback it guards) kills the hub greenlet and
+# reaches the main greenlet as the hub's exit. Every cooperative wait after that
+# fails at once; the exit must still wait for the children, and end them.
+DEAD_HUB_PROGRAM = CHILDREN_PROGRAM.replace(
+    '    print("started", flush=True)',
+    """    import gevent
+    hub = gevent.get_hub()
+    try:
+        hub.throw(KeyboardInterrupt)
+    except KeyboardInterrupt:
+        pass
+    assert hub.dead
+    print("started", flush=True)""",
+)
+
+
+@ctrl_c_is_sigint
+def test_the_exit_waits_and_a_second_ctrl_c_ends_the_children_also_once_the_hub_died(tmp_path: Path) -> None:
+    proc = _run(tmp_path, DEAD_HUB_PROGRAM, "60")
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == "started\n"
+        children = _pids(tmp_path, 2)
+        before = _wait_for_line(proc.stderr, NOTICE)
+        assert "2 non-daemon child processes to exit" in before[-1]
+        rest = _interrupt(proc)
+    finally:
+        _finish(proc)
+    stderr = "".join(before) + rest
+    assert "KeyboardInterrupt" in stderr, stderr
+    _assert_only_interrupted(stderr)
+    assert _gone(children), f"children {children} outlived the program"
+
+
 def test_a_short_exit_wait_is_silent_and_waits_for_the_children(tmp_path: Path) -> None:
     proc = _run(tmp_path, CHILDREN_PROGRAM, "0.05")
     out, err = proc.communicate(timeout=60)

@@ -25,8 +25,6 @@ import sys
 import time
 from typing import Any
 
-import gevent
-
 from . import _compat
 
 # Seconds an exit-time wait goes on silently before it is announced.
@@ -95,6 +93,12 @@ def _wait_for_non_daemons() -> None:
     if not children:
         return
     try:
+        if _hub_dead():
+            # Nothing cooperative works any more (see end_children).
+            if not _wait_blocking(children, NOTICE_AFTER):
+                notice(_describe(children))
+                _wait_blocking(children, None)
+            return
         deadline = time.monotonic() + NOTICE_AFTER
         for p in children:
             if _alive(p):
@@ -108,6 +112,11 @@ def _wait_for_non_daemons() -> None:
     except BaseException:
         end_children()
         raise
+
+
+def _hub_dead() -> bool:
+    hub = _compat.hub_if_exists()
+    return hub is not None and bool(hub.dead)
 
 
 def _end_daemons() -> None:
@@ -144,21 +153,25 @@ def _wait_blocking(children: list[Any], timeout: float | None) -> bool:
 
 
 def end_children() -> None:
-    """Terminate this process's live gipc children, kill those that linger, reap them all."""
+    """Terminate this process's live gipc children, kill those that linger, reap them all.
+
+    Waited for without the event loop, like the daemon children: this runs
+    while an interrupt propagates, and the interrupt may have ended the hub.
+    A Ctrl-C whose ``KeyboardInterrupt`` is raised in the hub's own code,
+    rather than in a callback the hub guards, kills the hub greenlet and
+    reaches the main greenlet as the hub's exit; every cooperative wait after
+    that switches to the dead hub and fails at once (gevent's
+    ``InvalidSwitchError``), which left the children running.
+    """
     children = _ours()
     for p in children:
         if _alive(p):
             p.terminate()
-    with gevent.Timeout(TERMINATE_GRACE, False):
+    if not _wait_blocking(children, TERMINATE_GRACE):
         for p in children:
             if _alive(p):
-                p.join()
-    for p in children:
-        if _alive(p):
-            p.kill()
-    for p in children:
-        if _alive(p):
-            p.join()
+                p.kill()
+        _wait_blocking(children, None)
 
 
 def _alive(p: Any) -> bool:
