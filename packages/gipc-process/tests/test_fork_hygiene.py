@@ -143,37 +143,6 @@ def test_signal_handlers_are_reset_except_ignored_ones_and_sigpipe() -> None:
     assert p.exitcode == 0
 
 
-# A fork child that crashes, started by a parent whose faulthandler writes to a file.
-CRASH_SCRIPT = textwrap.dedent(
-    """
-    import faulthandler, json, tempfile
-    import gipc_process
-
-    def crash_in_child():
-        faulthandler._sigsegv()
-
-    if __name__ == "__main__":
-        with tempfile.TemporaryFile("w+") as dump:
-            faulthandler.enable(file=dump)
-            p = gipc_process.start_process(crash_in_child, start_method="fork")
-            p.join(60)
-            faulthandler.disable()
-            dump.seek(0)
-            print(json.dumps({"exitcode": p.exitcode, "dump": dump.read()}))
-    """
-)
-
-
-@_NO_FORK
-def test_a_crashing_child_dumps_its_traceback_where_the_parent_enabled_faulthandler(
-    run_script: Callable[[str], Any],
-) -> None:
-    report = run_script(CRASH_SCRIPT)
-    assert report["exitcode"] == -signal.SIGSEGV
-    assert "Fatal Python error: Segmentation fault" in report["dump"]
-    assert "crash_in_child" in report["dump"], "the child's own stack, from its faulthandler"
-
-
 def _report_live_handles(w: gipc_transport.Writer) -> None:
     w.put([repr(h) for h in lowlevel.live_handles()])
 

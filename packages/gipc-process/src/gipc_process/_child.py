@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import faulthandler
 import os
 import signal
 import sys
@@ -34,28 +33,15 @@ signals_to_reset: list[int] = sorted(
 # Plain ints: the enum members would be touched (and their pages copied) in the child.
 _to_reset = tuple(int(s) for s in signals_to_reset)
 
-# The fatal signals faulthandler handles where the platform has them.
-_fault_signals = frozenset(
-    int(getattr(signal, name))
-    for name in ("SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL")
-    if hasattr(signal, name)
-)
-
 
 def reset_signal_handlers() -> None:
     """Restore default dispositions, except those the parent set to ``SIG_IGN``.
 
     Handlers installed by the parent (Python's or the event loop's) belong to
-    objects the child abandons; a signal must not land in them. faulthandler's
-    handlers of fatal signals stay where it is enabled (``-X faulthandler``,
-    pytest): they belong to no such object, and a child that crashes dumps
-    its traceback, as a ``multiprocessing`` fork child does.
+    objects the child abandons; a signal must not land in them.
     """
     ignored, default = _c_signal.SIG_IGN, _c_signal.SIG_DFL
-    kept = _fault_signals if faulthandler.is_enabled() else frozenset()
     for signum in _to_reset:
-        if signum in kept:
-            continue
         try:
             if _c_signal.getsignal(signum) is ignored:
                 continue
