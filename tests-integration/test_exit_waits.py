@@ -182,29 +182,6 @@ def test_second_ctrl_c_during_the_pool_exit_wait_ends_workers_without_abort(
     assert _gone(workers), f"workers {workers} outlived the program"
 
 
-@ctrl_c_is_sigint
-def test_second_ctrl_c_during_the_children_exit_wait_ends_them(tmp_path: Path) -> None:
-    proc = _run(tmp_path, CHILDREN_PROGRAM, "60")
-    try:
-        assert proc.stdout is not None and proc.stderr is not None
-        assert proc.stdout.readline() == "started\n"
-        children = _pids(tmp_path, 2)
-        started = time.monotonic()
-        before = _wait_for_line(proc.stderr, NOTICE)
-        waited = time.monotonic() - started
-        line = before[-1]
-        assert "2 non-daemon child processes to exit" in line
-        assert all(str(pid) in line for pid in children), (line, children)
-        rest = _interrupt(proc)
-    finally:
-        _finish(proc)
-    stderr = "".join(before) + rest
-    assert waited < 30, "the wait was announced only after the children's own time"
-    assert "KeyboardInterrupt" in stderr, stderr
-    _assert_only_interrupted(stderr)
-    assert _gone(children), f"children {children} outlived the program"
-
-
 # The same program, whose hub a Ctrl-C already ended: a KeyboardInterrupt raised
 # in the hub's own code (not in a callback it guards) kills the hub greenlet and
 # reaches the main greenlet as the hub's exit. Every cooperative wait after that
@@ -223,18 +200,24 @@ DEAD_HUB_PROGRAM = CHILDREN_PROGRAM.replace(
 
 
 @ctrl_c_is_sigint
-def test_the_exit_waits_and_a_second_ctrl_c_ends_the_children_also_once_the_hub_died(tmp_path: Path) -> None:
-    proc = _run(tmp_path, DEAD_HUB_PROGRAM, "60")
+@pytest.mark.parametrize("program", [CHILDREN_PROGRAM, DEAD_HUB_PROGRAM], ids=["hub", "dead-hub"])
+def test_second_ctrl_c_during_the_children_exit_wait_ends_them(tmp_path: Path, program: str) -> None:
+    proc = _run(tmp_path, program, "60")
     try:
         assert proc.stdout is not None and proc.stderr is not None
         assert proc.stdout.readline() == "started\n"
         children = _pids(tmp_path, 2)
+        started = time.monotonic()
         before = _wait_for_line(proc.stderr, NOTICE)
-        assert "2 non-daemon child processes to exit" in before[-1]
+        waited = time.monotonic() - started
+        line = before[-1]
+        assert "2 non-daemon child processes to exit" in line
+        assert all(str(pid) in line for pid in children), (line, children)
         rest = _interrupt(proc)
     finally:
         _finish(proc)
     stderr = "".join(before) + rest
+    assert waited < 30, "the wait was announced only after the children's own time"
     assert "KeyboardInterrupt" in stderr, stderr
     _assert_only_interrupted(stderr)
     assert _gone(children), f"children {children} outlived the program"
