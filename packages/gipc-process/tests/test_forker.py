@@ -7,6 +7,7 @@ import signal
 import sys
 import textwrap
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -141,6 +142,20 @@ _WAIT = _forker.Forker._wait_finished.__code__
 _HAND_OVER = _forker.Forker._hand_over.__code__
 
 
+def _stop_alarms(old: Any) -> None:
+    """Disarm the interval timer, let its last signals arrive, then restore ``old``.
+
+    A SIGALRM that expired just before the timer was disarmed may reach a
+    thread (the forker's) a moment later. Found with ``SIG_DFL`` restored
+    already, Python reports it as an unraisable "Signal 14 ignored due to
+    race condition", and pytest fails the test for it (seen once in CI). The
+    test's handler, still installed meanwhile, ignores it.
+    """
+    signal.setitimer(signal.ITIMER_REAL, 0, 0)
+    time.sleep(0.1)
+    signal.signal(signal.SIGALRM, old)
+
+
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
 @pytest.mark.parametrize("starts", [1, 100], ids=["one-start", "each-of-100-starts"])
 @pytest.mark.parametrize("spin", [_forker.SPIN_SECONDS, 0.0], ids=["yielding", "asleep"])
@@ -185,8 +200,7 @@ def test_a_signal_handler_raising_while_start_waits_for_the_fork(
             p.join(timeout=60)
             assert p.exitcode == 0
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0, 0)
-        signal.signal(signal.SIGALRM, old)
+        _stop_alarms(old)
     assert "_wait_finished" in raised, f"the handler never raised while start() waited for the fork: {raised}"
     assert interrupted == len(raised)
     _own_child(1)
@@ -242,8 +256,7 @@ def test_a_start_from_a_signal_handler_interrupting_a_start_fails_clearly() -> N
             if errors:
                 break
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0, 0)
-        signal.signal(signal.SIGALRM, old)
+        _stop_alarms(old)
     assert len(errors) == 1, "the handler never ran while start() waited for the fork"
     assert "interrupted a fork start in the same thread" in str(errors[0])
     _own_child(1)
