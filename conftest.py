@@ -3,7 +3,9 @@
 A test fails if it leaves behind an open file descriptor, a live gipc handle
 or a child process (running or zombie), in the spirit of CPython's
 multiprocessing tests and loky's. Long-lived helpers that multiprocessing
-starts on first use (the forkserver, the resource tracker) are not leaks.
+starts on first use (the forkserver, the resource tracker) are not leaks. On
+gevent's libuv loop a test also fails if it lets a gevent watcher be
+garbage-collected unclosed (see ``tests-support/_loop_accounting.py``).
 """
 
 from __future__ import annotations

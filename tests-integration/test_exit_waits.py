@@ -185,8 +185,12 @@ def test_second_ctrl_c_during_the_pool_exit_wait_ends_workers_without_abort(
 # The same program, whose hub a Ctrl-C already ended: a KeyboardInterrupt raised
 # in the hub's own code (not in a callback it guards) kills the hub greenlet and
 # reaches the main greenlet as the hub's exit. Every cooperative wait after that
-# fails at once; the exit must still wait for the children, and end them.
+# fails at once; the exit must still wait for the children, and end them. Its
+# children are spawn children: after a forkserver start the thrown exception
+# does not end the hub (gevent reports "Error when handling error" instead).
 DEAD_HUB_PROGRAM = CHILDREN_PROGRAM.replace(
+    "args=(float(sys.argv[2]), sys.argv[1]))", 'args=(float(sys.argv[2]), sys.argv[1]), start_method="spawn")'
+).replace(
     '    print("started", flush=True)',
     """    import gevent
     hub = gevent.get_hub()
