@@ -85,6 +85,27 @@ if __name__ == "__main__":
 """
 
 
+def _ctrl_c_to_another_thread(program: str, starts: str, ready: str) -> str:
+    """``program``, whose second Ctrl-C reaches another thread than the waiting one.
+
+    Python then runs the handler in the main thread only once that thread's
+    event loop wakes up (as when the signal reaches the main thread just
+    before its loop blocks, a race too narrow to aim at). The main thread
+    blocks SIGINT from just before the exit wait (exit hooks run last
+    registered first) and unblocks it after, for Python's own exit by SIGINT.
+    """
+    unblock = (
+        "    import atexit, signal, threading, time\n"
+        "    atexit.register(signal.pthread_sigmask, signal.SIG_UNBLOCK, {signal.SIGINT})\n"
+    )
+    block = (
+        "    threading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n"
+        "    atexit.register(signal.pthread_sigmask, signal.SIG_BLOCK, {signal.SIGINT})\n"
+    )
+    assert starts in program and ready in program
+    return program.replace(starts, unblock + starts).replace(ready, block + ready)
+
+
 def _run(tmp_path: Path, program: str, *args: str) -> subprocess.Popen[str]:
     script = tmp_path / "prog.py"
     script.write_text(program)
@@ -151,12 +172,21 @@ def _gone(pids: list[int]) -> bool:
     return False
 
 
+POOL_PROGRAM_OTHER_THREAD = _ctrl_c_to_another_thread(
+    POOL_PROGRAM, "    pool = gipc.ProcessPool(2)\n", '    print("submitted", flush=True)\n'
+)
+
+
 @ctrl_c_is_sigint
-@pytest.mark.parametrize("attempt", range(3))
+@pytest.mark.parametrize(
+    "program",
+    [POOL_PROGRAM] * 3 + [POOL_PROGRAM_OTHER_THREAD],
+    ids=["main-thread-0", "main-thread-1", "main-thread-2", "another-thread"],
+)
 def test_second_ctrl_c_during_the_pool_exit_wait_ends_workers_without_abort(
-    tmp_path: Path, attempt: int
+    tmp_path: Path, program: str
 ) -> None:
-    proc = _run(tmp_path, POOL_PROGRAM)
+    proc = _run(tmp_path, program)
     try:
         assert proc.stdout is not None and proc.stderr is not None
         assert proc.stdout.readline() == "submitted\n"
@@ -203,8 +233,17 @@ DEAD_HUB_PROGRAM = CHILDREN_PROGRAM.replace(
 )
 
 
+CHILDREN_PROGRAM_OTHER_THREAD = _ctrl_c_to_another_thread(
+    CHILDREN_PROGRAM, "    children = [", '    print("started", flush=True)\n'
+)
+
+
 @ctrl_c_is_sigint
-@pytest.mark.parametrize("program", [CHILDREN_PROGRAM, DEAD_HUB_PROGRAM], ids=["hub", "dead-hub"])
+@pytest.mark.parametrize(
+    "program",
+    [CHILDREN_PROGRAM, DEAD_HUB_PROGRAM, CHILDREN_PROGRAM_OTHER_THREAD],
+    ids=["hub", "dead-hub", "another-thread"],
+)
 def test_second_ctrl_c_during_the_children_exit_wait_ends_them(tmp_path: Path, program: str) -> None:
     proc = _run(tmp_path, program, "60")
     try:

@@ -20,9 +20,11 @@ print its traceback (gipc 1.8.0 printed nothing).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from . import _compat
@@ -33,6 +35,8 @@ NOTICE_AFTER = 1.0
 TERMINATE_GRACE = 1.0
 # How often the exit looks whether terminated daemon children are gone.
 _POLL_SECONDS = 0.002
+# How often, at most, a cooperative exit wait wakes the event loop (see woken()).
+WAKE_EVERY = 0.1
 
 # The class of the processes the exit waits for, once registered.
 _waits_for: list[type] = []
@@ -62,6 +66,35 @@ def notice(what: str) -> None:
         print(line, file=sys.stderr, flush=True)
     except (OSError, ValueError):  # stderr closed or gone
         pass
+
+
+@contextlib.contextmanager
+def woken() -> Iterator[None]:
+    """Wake this thread's event loop every :data:`WAKE_EVERY` seconds while the block runs.
+
+    Python runs a signal's handler in the main thread, between two bytecodes.
+    A Ctrl-C that reaches another thread of the program, or the main thread
+    just before its event loop blocks, only marks the handler due; libev then
+    sleeps on until its next event, and an exit wait has none for as long as
+    its children run (libuv looks every 0.3 s). "Press Ctrl-C again" must
+    work at once: a timer that does nothing gives the loop that next event.
+    It holds no reference on the loop, and is closed after the block (an
+    unclosed libuv watcher that is collected corrupts the loop).
+    """
+    hub = _compat.hub_if_exists()
+    if hub is None or hub.dead:
+        yield
+        return
+    timer = hub.loop.timer(WAKE_EVERY, WAKE_EVERY, ref=False)
+    try:
+        timer.start(_nothing)
+        yield
+    finally:
+        timer.close()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _ours() -> list[Any]:
@@ -95,20 +128,19 @@ def _wait_for_non_daemons() -> None:
     try:
         if _hub_dead():
             # Nothing cooperative works any more (see end_children).
-            if not _wait_blocking(children, NOTICE_AFTER):
-                notice(_describe(children))
-                _wait_blocking(children, None)
+            _wait_blocking_announced(children, "non-daemon ")
             return
-        deadline = time.monotonic() + NOTICE_AFTER
-        for p in children:
-            if _alive(p):
-                p.join(max(0.0, deadline - time.monotonic()))
-        left = [p for p in children if _alive(p)]
-        if left:
-            notice(_describe(left))
-            for p in left:
+        with woken():
+            deadline = time.monotonic() + NOTICE_AFTER
+            for p in children:
                 if _alive(p):
-                    p.join()
+                    p.join(max(0.0, deadline - time.monotonic()))
+            left = [p for p in children if _alive(p)]
+            if left:
+                notice(_describe(left))
+                for p in left:
+                    if _alive(p):
+                        p.join()
     except BaseException:
         end_children()
         raise
@@ -128,9 +160,7 @@ def _end_daemons() -> None:
         for p in children:
             if _alive(p):
                 p.terminate()
-        if not _wait_blocking(children, NOTICE_AFTER):
-            notice(_describe(children, "daemon "))
-            _wait_blocking(children, None)
+        _wait_blocking_announced(children, "daemon ")
     except BaseException:
         for p in children:
             if _alive(p):
@@ -150,6 +180,13 @@ def _wait_blocking(children: list[Any], timeout: float | None) -> bool:
             return False
         _compat.sleep(_POLL_SECONDS)
     return True
+
+
+def _wait_blocking_announced(children: list[Any], kind: str) -> None:
+    """Wait without the hub until none of ``children`` is alive; announce a long wait."""
+    if not _wait_blocking(children, NOTICE_AFTER):
+        notice(_describe(children, kind))
+        _wait_blocking(children, None)
 
 
 def end_children() -> None:

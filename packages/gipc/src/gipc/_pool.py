@@ -405,10 +405,11 @@ def _shut_down_pools_at_exit() -> None:
                 pool._kill_all()
                 continue
             pool.shutdown(wait=False)
-            if not pool._all_exited.wait(process_exit.NOTICE_AFTER):
-                tasks = len(pool._pending) + sum(w.held for w in pool._workers)
-                process_exit.notice(f"{tasks} task{'s' if tasks != 1 else ''} of a ProcessPool to finish")
-            pool.shutdown(wait=True)
+            with process_exit.woken():  # so that another Ctrl-C is seen at once
+                if not pool._all_exited.wait(process_exit.NOTICE_AFTER):
+                    tasks = len(pool._pending) + sum(w.held for w in pool._workers)
+                    process_exit.notice(f"{tasks} task{'s' if tasks != 1 else ''} of a ProcessPool to finish")
+                pool.shutdown(wait=True)
     except KeyboardInterrupt:
         for pool in pools:
             pool._kill_all()
