@@ -72,11 +72,16 @@ def pytest_report_header(config: pytest.Config) -> str:
     )
 
 
+# Whether dropped gevent watchers are recorded: on libuv's loop only.
+_watchers_checked = False
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _hub() -> None:
     # The hub and its loop open descriptors once, on first use, for the whole run.
     gevent.get_hub().loop  # noqa: B018
-    _loop_accounting.install()
+    global _watchers_checked
+    _watchers_checked = _loop_accounting.install()
     # So does ctypes, with a libffi of static trampolines (3.4+, e.g. Debian
     # unstable's Python 3.14): a descriptor of libffi itself, from its import
     # on. gipc_process imports it on first need (the SIGCHLD handler check).
@@ -135,6 +140,8 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def _dropped_watchers() -> list[str]:
+    if not _watchers_checked:
+        return []  # nothing can be recorded: spare the run a collection per test
     gc.collect()  # the watchers that are garbage, dropped
     dropped = _loop_accounting.take()
     if not dropped:

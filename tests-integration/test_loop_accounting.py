@@ -7,10 +7,11 @@ from typing import Any
 
 import gevent
 import pytest
+from gipc_process._compat import is_libuv_loop
 
 import _loop_accounting
 
-LIBUV = type(gevent.get_hub().loop).__module__ == "gevent.libuv.loop"
+LIBUV = is_libuv_loop(gevent.get_hub().loop)
 
 
 def address(cdata: Any) -> int:

@@ -27,8 +27,9 @@ _dropped: list[str] = []
 def install() -> bool:
     """Record and close the libuv watchers collected unclosed; ``False`` if the hub's loop is not libuv's."""
     import gevent
+    from gipc_process._compat import is_libuv_loop
 
-    if type(gevent.get_hub().loop).__module__ != "gevent.libuv.loop":
+    if not is_libuv_loop(gevent.get_hub().loop):
         return False
     from gevent.libuv import watcher as _watchers  # type: ignore[import-not-found,unused-ignore]
 
