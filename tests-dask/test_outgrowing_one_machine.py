@@ -38,13 +38,16 @@ ITEMS = ["a", "bb", "ccc", "dddd", "eeeee", "ffffff"]
 def test_the_same_function_gives_the_same_results_on_gipc_and_on_a_cluster() -> None:
     with gipc.ProcessPool(max_workers=2) as pool:
         on_gipc = run(pool, ITEMS)
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         workers = client.scheduler_info()["workers"]
         assert len(workers) == 2
         assert all(address.startswith("tcp://127.0.0.1:") for address in workers)

@@ -72,7 +72,7 @@ API_MODULES = ("gipc_transport", "gipc_transport.lowlevel", "gipc_process", "gip
 POSIX_MODULES = frozenset(
     {"gipc_process._fork", "gipc_process._forker", "gipc_process._forkserver", "gipc_process._watch"}
 )
-FORCE_METHOD = 'import multiprocessing; multiprocessing.set_start_method({!r}, force=True)\n'
+FORCE_METHOD = "import multiprocessing; multiprocessing.set_start_method({!r}, force=True)\n"
 # None: the interpreter's default start method. Where spawn is the only
 # method (Windows), it is the default: once is enough.
 if os.environ.get("GIPC_TEST_START_METHOD"):
@@ -129,8 +129,10 @@ def _text_indent(line: str) -> int:
 def _block(lines: list[str], start: int, parent_indent: int) -> tuple[int, int, str]:
     """The indented body that begins at or after ``start``: (first line, end, dedented text)."""
     i = start
-    while i < len(lines) and (not lines[i].strip() or _OPTION.match(lines[i])) and (
-        not lines[i].strip() or _indent(lines[i]) > parent_indent
+    while (
+        i < len(lines)
+        and (not lines[i].strip() or _OPTION.match(lines[i]))
+        and (not lines[i].strip() or _indent(lines[i]) > parent_indent)
     ):
         i += 1
     first = i

@@ -55,7 +55,9 @@ def test_bump_script_moves_every_version_and_pin(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "scripts", copy / "scripts")
     out = subprocess.run(
         [sys.executable, str(copy / "scripts" / "bump_version.py"), "7.8.9"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert out.count("updated") == 6
     assert {_project(d, copy)["version"] for d in DISTS} == {"7.8.9"}

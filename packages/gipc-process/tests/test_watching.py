@@ -186,6 +186,7 @@ def test_children_never_joined_are_reaped_and_leave_no_descriptors(start_method:
         refs.append(weakref.ref(p))
         pids.append(p.pid)
     del p
+
     def settled() -> bool:
         gc.collect()
         return not set(pids) & _children() and all(ref() is None for ref in refs)

@@ -98,7 +98,7 @@ def test_exception_comes_back_with_the_child_traceback(start_method: str) -> Non
     cause = info.value.__cause__
     assert isinstance(cause, gipc.RemoteTraceback)
     assert "raise_value_error" in str(cause)
-    assert 'raise ValueError(message)' in str(cause)
+    assert "raise ValueError(message)" in str(cause)
 
 
 def test_unpicklable_exception_arrives_as_remote_error() -> None:

@@ -50,7 +50,12 @@ def test_one_slow_call_among_tiny_ones_makes_the_queues_shallow_until_it_is_forg
 
 
 def batch(
-    *, depth: int = SHALLOW, held: int = 0, limit: int | None = None, queued: int = 0, held_by_all: int = 0,
+    *,
+    depth: int = SHALLOW,
+    held: int = 0,
+    limit: int | None = None,
+    queued: int = 0,
+    held_by_all: int = 0,
     workers: int = 1,
 ) -> int:
     return batch_size(
@@ -129,12 +134,23 @@ def test_replacements_while_the_pool_is_open_or_has_work(shutdown: bool, queued:
 
 
 def judge(
-    *, broken: bool = False, killed: bool = False, shutdown: bool = False, ready: bool = True,
-    init_failed: bool = False, stopping: bool = False, head_timed_out: bool = False,
+    *,
+    broken: bool = False,
+    killed: bool = False,
+    shutdown: bool = False,
+    ready: bool = True,
+    init_failed: bool = False,
+    stopping: bool = False,
+    head_timed_out: bool = False,
 ) -> ExitVerdict:
     return judge_exit(
-        broken=broken, killed=killed, shutdown=shutdown, ready=ready, init_failed=init_failed,
-        stopping=stopping, head_timed_out=head_timed_out,
+        broken=broken,
+        killed=killed,
+        shutdown=shutdown,
+        ready=ready,
+        init_failed=init_failed,
+        stopping=stopping,
+        head_timed_out=head_timed_out,
     )
 
 

@@ -220,8 +220,7 @@ class Process(multiprocessing.process.BaseProcess):
             raise GIPCError(f"cannot {action} {self!r}: it was never started")
         if self._parent_pid != os.getpid():
             raise GIPCError(
-                f"cannot {action} {self!r} from process {os.getpid()}: "
-                f"only its parent {self._parent_pid} can"
+                f"cannot {action} {self!r} from process {os.getpid()}: only its parent {self._parent_pid} can"
             )
 
     def _poll(self) -> int | None:
@@ -327,4 +326,3 @@ def start_process(
     p.start()
     p._gipc_started_for_caller = True
     return p
-

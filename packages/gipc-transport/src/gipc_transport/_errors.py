@@ -82,4 +82,3 @@ class GIPCMessageTooLarge(GIPCError):
 
     .. versionadded:: 2.0
     """
-

@@ -415,4 +415,3 @@ def set_read_spin(seconds: float) -> float:
     old = READ_SPIN[0]
     READ_SPIN[0] = float(seconds)
     return old
-

@@ -73,6 +73,7 @@ def check_start_method(value: object) -> None:
             raise ValueError(f"start method {value!r} is not available on {sys.platform}; it has {have}")
         raise ValueError(f"unknown start method {value!r}; this platform has {have}")
 
+
 def publish(module: str, objects: Iterable[Any]) -> None:
     """Show the objects defined in ``module``'s private modules under ``module``.
 

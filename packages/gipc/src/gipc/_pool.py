@@ -159,9 +159,7 @@ class ProcessPool(Executor):
         deadline = None if timeout is None else time.monotonic() + timeout
         chunks = _chunks(zip(*iterables, strict=False), chunksize)
         job = partial(run_chunk, fn)
-        futures = collections.deque(
-            self.submit(job, chunk) for chunk in itertools.islice(chunks, buffersize)
-        )
+        futures = collections.deque(self.submit(job, chunk) for chunk in itertools.islice(chunks, buffersize))
         return self._results(futures, chunks, job, deadline)
 
     def _results(
@@ -229,7 +227,6 @@ class ProcessPool(Executor):
     def __repr__(self) -> str:
         state = "broken" if self._broken else "shut down" if self._shutdown else "running"
         return f"<gipc.ProcessPool max_workers={self._max_workers} workers={len(self._workers)} {state}>"
-
 
     # The pool's own bookkeeping.
 

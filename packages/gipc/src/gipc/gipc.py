@@ -51,7 +51,8 @@ _signals_to_reset: list[int] = sorted(
     {
         getattr(signal, name)
         for name in dir(signal)
-        if name.startswith("SIG") and not name.startswith("SIG_")
+        if name.startswith("SIG")
+        and not name.startswith("SIG_")
         and name not in ("SIGKILL", "SIGSTOP", "SIGPIPE")
     }
 )
