@@ -7,11 +7,10 @@ from typing import Any
 
 import gevent
 import pytest
-from gipc_process._compat import is_libuv_loop
 
 import _loop_accounting
 
-LIBUV = is_libuv_loop(gevent.get_hub().loop)
+LIBUV = _loop_accounting.on_libuv()
 
 
 def address(cdata: Any) -> int:

@@ -24,12 +24,17 @@ from typing import Any
 _dropped: list[str] = []
 
 
+def on_libuv() -> bool:
+    """Whether this thread's hub runs gevent's libuv loop (the only one that links stopped watchers)."""
+    import gevent
+
+    # Not gipc_process's helper: the transport's tests run without that layer.
+    return type(gevent.get_hub().loop).__module__.startswith("gevent.libuv")
+
+
 def install() -> bool:
     """Record and close the libuv watchers collected unclosed; ``False`` if the hub's loop is not libuv's."""
-    import gevent
-    from gipc_process._compat import is_libuv_loop
-
-    if not is_libuv_loop(gevent.get_hub().loop):
+    if not on_libuv():
         return False
     from gevent.libuv import watcher as _watchers  # type: ignore[import-not-found,unused-ignore]
 
