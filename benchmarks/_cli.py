@@ -149,7 +149,7 @@ def _run_sections(
         ("duplex", lambda: _pipes.roundtrips(preset, legacy)),
         ("start", lambda: _processes.start_join(preset, legacy)),
         ("pool", lambda: _pool.tiny_tasks(preset)),
-        ("cpu", lambda: _pool.speedup(preset)),
+        ("cpu", lambda: _pool.speedup(preset) + _pool.side_by_side(preset)),
         ("busy", lambda: _busy.loaded(preset, busy)),
     ]
     cases: list[Case] = []

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import gevent
 import gipc
 
-from ._runner import Case, Preset, Trial, Watchdog, alternate, progress
+from ._runner import Case, Preset, Trial, Watchdog, alternate, bounded, progress
 
 PPE = "ProcessPoolExecutor"
 GIPC_POOL = "gipc.ProcessPool"
@@ -106,6 +108,122 @@ def speedup(preset: Preset) -> list[Case]:
         case.work = f"{len(args)} tasks of {preset.cpu_loops} loop iterations"
         cases.append(alternate(case, trials, preset))
     return cases + _speedup_cases(cases)
+
+
+def side_by_side(preset: Preset) -> list[Case]:
+    """Both pools at once, ``n`` workers each for n = 1..cpu_count: CPU-bound tasks each finished.
+
+    Separate trials compare the host as much as the pools where the host's
+    speed changes within seconds (a virtual machine's one thread here ran
+    1.7 times as fast in some seconds as in others, idle, with no steal time
+    reported). Run at the same time, in one window, both pools see the same
+    host: each pool's i-th worker is pinned to the same core (where the OS
+    allows it), the pairs change cores from window to window, and the ratio
+    is taken window by window. Each pool is kept full for
+    ``preset.side_seconds``: gipc's by ``n`` greenlets,
+    ``ProcessPoolExecutor``'s by a thread; a task counts if its result came
+    within the window. Which pool is given work first alternates.
+    """
+    cores = os.cpu_count() or 1
+    cases = []
+    for workers in range(1, cores + 1):
+        each = f"{workers} worker{'s' if workers > 1 else ''} each"
+        case = Case("cpu-bound", f"side by side, {each}", "task/s", refs=(PPE,), paired=True)
+        case.work = (
+            f"tasks of {preset.cpu_loops} loop iterations for {preset.side_seconds:g} s, "
+            "each pool's i-th worker on the same core; vs: median of the windows' ratios"
+        )
+        for rep in range(0 if preset.warmup else 1, preset.reps + 1):
+            label = "warm-up" if rep == 0 else f"rep {rep}/{preset.reps}"
+            try:
+                with bounded(preset.trial_limit) as dog:
+                    rates = _side_by_side_once(workers, preset, dog, gipc_first=rep % 2 == 0)
+                if dog.fired:
+                    raise TimeoutError("its result came too late")
+            except Exception as exc:  # noqa: BLE001 - a broken case must not stop the run
+                case.errors[GIPC_POOL] = f"{type(exc).__name__}: {exc}"
+                progress(f"  [{case.section}] {case.name:<22} FAILED {case.errors[GIPC_POOL]}")
+                break
+            for kind, rate in rates.items():
+                progress(f"  [{case.section}] {case.name:<22} {label:<9} {kind:<26} {rate:.1f} task/s")
+                if rep:
+                    case.values.setdefault(kind, []).append(rate)
+        cases.append(case)
+    return cases
+
+
+def _pid_held(seconds: float) -> int:
+    # Held a moment, so that n of them at once occupy n different workers.
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _workers_of(executor: concurrent.futures.Executor, workers: int, dog: Watchdog) -> list[int]:
+    pids = [f.result() for f in [executor.submit(_pid_held, 0.2) for _ in range(workers)]]
+    for pid in pids:
+        dog.watch(pid)
+    return pids
+
+
+def _pin(pairs: list[tuple[int, int]], shift: int) -> None:
+    """Put the i-th worker of each pool on the same core, so that each pair shares one core's phases."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
+    if not cores:
+        return  # not on this platform: the pools' workers go where the scheduler puts them
+    for i, pair in enumerate(pairs):
+        core = cores[(i + shift) % len(cores)]
+        for pid in pair:
+            try:
+                os.sched_setaffinity(pid, {core})
+            except OSError:
+                pass
+
+
+def _side_by_side_once(workers: int, preset: Preset, dog: Watchdog, gipc_first: bool) -> dict[str, float]:
+    # gipc's workers are started first: its forks then happen before the
+    # executor's threads exist.
+    pool = _make(GIPC_POOL, workers)
+    executor = _make(PPE, workers)
+    done = {GIPC_POOL: 0, PPE: 0}
+    try:
+        pairs = list(zip(_workers_of(pool, workers, dog), _workers_of(executor, workers, dog), strict=True))
+        _pin(pairs, shift=0 if gipc_first else 1)
+        loops = preset.cpu_loops
+        deadline = 0.0
+
+        def feed_executor() -> None:
+            running = {executor.submit(_spin, loops) for _ in range(workers)}
+            while running:
+                finished, running = concurrent.futures.wait(
+                    running, return_when=concurrent.futures.FIRST_COMPLETED
+                )
+                for f in finished:
+                    f.result()
+                    if time.perf_counter() <= deadline:
+                        done[PPE] += 1
+                        running.add(executor.submit(_spin, loops))
+
+        def feed_pool() -> None:
+            while True:
+                pool.submit(_spin, loops).result()
+                if time.perf_counter() > deadline:
+                    return
+                done[GIPC_POOL] += 1
+
+        deadline = time.perf_counter() + preset.side_seconds
+        feeder = threading.Thread(target=feed_executor, daemon=True)
+        if not gipc_first:
+            feeder.start()
+        feeders = [gevent.spawn(feed_pool) for _ in range(workers)]
+        if gipc_first:
+            feeder.start()
+        gevent.joinall(feeders, raise_error=True)
+        while feeder.is_alive():  # the executor's last tasks; without blocking the hub
+            gevent.sleep(0.01)
+    finally:
+        pool.shutdown(wait=True)
+        executor.shutdown(wait=True)
+    return {kind: count / preset.side_seconds for kind, count in done.items()}
 
 
 def _speedup_cases(rate_cases: list[Case]) -> list[Case]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import fnmatch
 import importlib
 import multiprocessing
 import os
@@ -32,6 +33,9 @@ GOALS = (
     ("round-trip rate", "duplex", "1 B round trip", "gipc duplex", "mp.Pipe duplex", 1.0),
     ("child start-up", "start+join", "*", "gipc", "mp.Process", 1.0),
     ("pool task rate", "pool", "*", "gipc.ProcessPool", "ProcessPoolExecutor", 2.0),
+    # CPU-bound work, both pools at once (separate trials measure the host's
+    # speed, which changes within seconds, as much as the pools').
+    ("CPU-bound pool work", "cpu-bound", "side by side, *", "gipc.ProcessPool", "ProcessPoolExecutor", 1.0),
     # Beside --busy N CPU-bound processes: gipc at least at the competitors'
     # rate, and the busy processes counting at least as fast beside gipc as
     # beside them (the "busy loops beside" cases).
@@ -80,7 +84,18 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 def ratio(case: Case, competitor: str, ref: str) -> float | None:
-    """``competitor``'s median over ``ref``'s in the same case (higher is better)."""
+    """``competitor``'s median over ``ref``'s in the same case (higher is better).
+
+    For a paired case (both measured at once, repetition by repetition) the
+    median of the repetitions' own ratios: each compares two figures taken
+    in the same moments.
+    """
+    if case.paired and competitor != ref:
+        a_values, b_values = case.values.get(competitor), case.values.get(ref)
+        if not a_values or not b_values or len(a_values) != len(b_values):
+            return None
+        per_rep = [a / b for a, b in zip(a_values, b_values, strict=True) if b]
+        return statistics.median(per_rep) if per_rep else None
     a, b = case.median(competitor), case.median(ref)
     return a / b if a is not None and b else None
 
@@ -90,7 +105,7 @@ def goals(cases: list[Case]) -> list[dict[str, Any]]:
     found = []
     for goal, section, name, competitor, ref, minimum in GOALS:
         for case in cases:
-            if case.section != section or (name != "*" and case.name != name):
+            if case.section != section or not fnmatch.fnmatchcase(case.name, name):
                 continue
             r = ratio(case, competitor, ref)
             if r is None:
@@ -221,7 +236,10 @@ def goals_table(found: list[dict[str, Any]]) -> str:
             [g["name"], g["case"], g["competitor"], g["reference"], shown,
              f"{'<=' if g['at_most'] else '>='} {g['goal']:.3g}", "met" if g["met"] else "NOT met"]
         )  # fmt: skip
-    title = "goals for gipc 2: ratio of medians in this run (memory: peak extra memory over payload size)"
+    title = (
+        "goals for gipc 2: ratio of medians in this run (side by side: median of the windows' ratios; "
+        "memory: peak extra memory over payload size)"
+    )
     return "\n".join([title, *_columns(rows, frozenset({4}))])
 
 

@@ -26,6 +26,8 @@ class Preset:
     pool_tasks: int
     cpu_tasks_per_worker: int
     cpu_loops: int
+    side_seconds: float = 10.0
+    """The window of the side-by-side CPU-bound case."""
     trial_limit: float = 120.0
     warmup: bool = True
 
@@ -57,6 +59,7 @@ PRESETS = {
         pool_tasks=500,
         cpu_tasks_per_worker=2,
         cpu_loops=150_000,
+        side_seconds=2.0,
     ),
     # Only proves every code path runs: the smoke test's configuration.
     "smoke": Preset(
@@ -70,6 +73,7 @@ PRESETS = {
         pool_tasks=20,
         cpu_tasks_per_worker=1,
         cpu_loops=2_000,
+        side_seconds=1.0,
         trial_limit=60.0,
         warmup=False,
     ),
@@ -95,6 +99,8 @@ class Case:
     size: int | None = None
     work: str = ""
     """What one trial does, e.g. ``16 messages``."""
+    paired: bool = False
+    """The competitors ran at the same time, repetition by repetition: ratios are taken per repetition."""
 
     def median(self, competitor: str) -> float | None:
         vals = self.values.get(competitor)

@@ -100,6 +100,13 @@ def test_smoke_run_writes_complete_json(
         assert {"gipc.ProcessPool", "ProcessPoolExecutor"} <= set(by_section["pool"][0]["results"])
         curve = [c for c in by_section["cpu-bound"] if c["unit"] == "x"]
         assert len(curve) == info["cores"]
+        # Both pools at once, for every worker count, and the goal judged on them.
+        side = [c for c in by_section["cpu-bound"] if c["case"].startswith("side by side, ")]
+        assert len(side) == info["cores"]
+        for case in side:
+            assert {"gipc.ProcessPool", "ProcessPoolExecutor"} <= set(case["results"]), case
+        judged = {g["case"] for g in data["goals"] if g["name"] == "CPU-bound pool work"}
+        assert judged == {f"cpu-bound: {c['case']}" for c in side}
 
     assert data["goals"], "the 1 B, duplex, start+join and memory goals apply to a smoke run"
     for goal in data["goals"]:
