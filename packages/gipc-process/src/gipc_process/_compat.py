@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copyreg
 import importlib
+import importlib._bootstrap
 import multiprocessing.process
 import threading
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from typing import Any
 import gevent._hub_local as _hub_local
 import gevent.hub
 from gevent import monkey
+
+_importlib_bootstrap: Any = importlib._bootstrap
 
 # The real primitives, also when gevent.monkey has patched them: a fork must
 # happen in a real OS thread, gevent's fork would watch the child with a
@@ -146,10 +149,10 @@ def adopt_module_locks(owner: int) -> None:
     of that module would wait forever. CPython hands the global import lock
     to the forking thread itself; these locks are importlib's.
     """
-    import importlib._bootstrap as bootstrap
-
     me = thread_ident()
-    for ref in list(getattr(bootstrap, "_module_locks", {}).values()):
+    # importlib's bootstrap module is looked up at import: an import statement
+    # here would touch (and copy) dozens of pages of the import machinery.
+    for ref in list(getattr(_importlib_bootstrap, "_module_locks", {}).values()):
         lock = ref()
         if lock is not None and getattr(lock, "owner", None) == owner:
             lock.owner = me

@@ -22,14 +22,24 @@ StartMethod = str | multiprocessing.context.BaseContext
 _POSIX_ONLY = ("fork", "forkserver")
 
 
+# The contexts of the start methods named so far: multiprocessing's own
+# singletons, looked up once (a start touches as little memory as it can).
+_by_name: dict[str, multiprocessing.context.BaseContext] = {}
+
+
 def _resolve(start_method: StartMethod | None) -> multiprocessing.context.BaseContext | None:
     if start_method is None:
         return None
+    if type(start_method) is str:
+        known = _by_name.get(start_method)
+        if known is not None:
+            return known
     if isinstance(start_method, multiprocessing.context.BaseContext):
         return start_method
     _api.check_type("start_method", start_method, str, "a start method name or a multiprocessing context")
     try:
-        return multiprocessing.get_context(start_method)
+        ctx = _by_name[start_method] = multiprocessing.get_context(start_method)
+        return ctx
     except ValueError:
         methods = multiprocessing.get_all_start_methods()
         if start_method in _POSIX_ONLY:
@@ -105,8 +115,9 @@ class Process(multiprocessing.process.BaseProcess):
     ) -> None:
         if kwargs is None:
             kwargs = {}
-        _api.check_type("args", args, tuple, "a tuple")
-        _api.check_type("kwargs", kwargs, dict, "a dict")
+        if type(args) is not tuple or type(kwargs) is not dict:
+            _api.check_type("args", args, tuple, "a tuple")
+            _api.check_type("kwargs", kwargs, dict, "a dict")
         ctx = _resolve(start_method)
         super().__init__(group, target, name, args, kwargs, daemon=daemon)
         if ctx is not None:
@@ -175,17 +186,23 @@ class Process(multiprocessing.process.BaseProcess):
             raise GIPCError(f"{self!r} was already started: a process can only be started once")
         # The one search for handles of this start: the child, the pickle
         # sent to it and the launcher all use this list.
-        given = self._gipc_given = lowlevel.find_handles(self._args, self._kwargs)
+        args, kwargs = self._args, self._kwargs
+        given = self._gipc_given = lowlevel.find_handles(args, kwargs) if args or kwargs else []
         start = self._gipc_start = _start.start_for(self._gipc_ctx or multiprocessing.get_context(), given)
         # Made before the launch, started once the child exists (after a
         # fork, every page the parent writes is copied first).
         watcher = _watch.watcher_for(start, self)
         started = False
         try:
-            with lowlevel.transferring(given) as transfer:
+            if given:
+                with lowlevel.transferring(given) as transfer:
+                    super().start()
+                    started = True
+                    transfer.child_pid = self.pid
+            else:
+                # Nothing to reserve: no context manager before the launch.
                 super().start()
                 started = True
-                transfer.child_pid = self.pid
         finally:
             # A child that exists is watched, also if closing the parent's
             # copies of its handles failed.

@@ -43,9 +43,6 @@ class ChildWatcher(Watcher):
 
     def __init__(self, child: ChildStart, on_exit: Callable[[], None]) -> None:
         super().__init__(child, on_exit)
-        # Decided before the launch (see watcher_for): whether gevent's
-        # reaper will take this child's status too.
-        self._gevent_reaps = child.gevent_may_reap and _reaped.gevent_will_reap(self._loop)
         self._pidfd: int | None = None
         self._drains = False
         self._io: Any = None
@@ -66,7 +63,11 @@ class ChildWatcher(Watcher):
         fd = sentinel if self._pidfd is None else self._pidfd
         self._io = self._loop.io(fd, 1)
         self._io.start(self._readable)
-        if self._gevent_reaps:
+        # Asked once the child exists, not before the launch: the answer
+        # cannot change before the hub runs again, and the question costs
+        # the parent a dozen page faults, which only delay the child when
+        # asked before the fork (see watcher_for).
+        if child.gevent_may_reap and _reaped.gevent_will_reap(self._loop):
             child.gevent_reaped = _reaped.GeventReaped(self._loop, child.pid, self._check)
         if self._pidfd is None and child.sentinel_may_linger:
             # The sentinel may stay open after the exit (a grandchild
