@@ -261,3 +261,67 @@ def test_a_start_from_a_signal_handler_interrupting_a_start_fails_clearly() -> N
     assert "interrupted a fork start in the same thread" in str(errors[0])
     _own_child(1)
     assert set(children()) - before == set()
+
+
+def _describe_threads() -> dict[str, Any]:
+    main = threading.main_thread()
+    helper = threading.Thread(target=_nothing)
+    helper.start()
+    helper.join(timeout=60)
+    record = _forker._forker.record
+    return {
+        "main is current": main is threading.current_thread(),
+        "type": type(main).__name__,
+        "name": main.name,
+        "daemon": main.daemon,
+        "alive": main.is_alive(),
+        "ident": main.ident == threading.get_ident(),
+        "threads": [t.name for t in threading.enumerate()],
+        # The forker thread's record, inherited: adopted, not rebuilt.
+        "adopted": record is not None and main is record.thread,
+        "helper ran": not helper.is_alive(),
+    }
+
+
+def _threads_report(w: gipc_transport.Writer, depth: int) -> None:
+    report = _describe_threads()
+    if depth:
+        # A grandchild, forked by the child's own forker thread.
+        with gipc_transport.pipe() as (r, w2):
+            p = gipc_process.start_process(_threads_report, args=(w2, depth - 1), start_method="fork")
+            report["grandchild"] = r.get(timeout=60)
+            p.join(timeout=60)
+            report["grandchild exitcode"] = p.exitcode
+    w.put(report)
+    w.close()
+
+
+def test_a_fork_childs_one_thread_is_its_main_thread_and_the_parent_sees_no_extra_thread() -> None:
+    # The child adopts threading's record of the forker thread, listed only
+    # while it forks (_compat.ThreadRecord): a main thread like that of any
+    # child (multiprocessing's bootstrap ends with threading._shutdown(),
+    # which needs it), and no extra thread for the parent's threading.
+    before = [(t.name, t.ident) for t in threading.enumerate()]
+    with gipc_transport.pipe() as (r, w):
+        p = gipc_process.start_process(_threads_report, args=(w, 1), start_method="fork")
+        report = r.get(timeout=60)
+        p.join(timeout=60)
+    assert p.exitcode == 0
+    assert [(t.name, t.ident) for t in threading.enumerate()] == before
+    assert _forker._forker.record is not None
+    assert _forker._forker.record.thread not in threading.enumerate()
+    grandchild = report.pop("grandchild")
+    assert report.pop("grandchild exitcode") == 0
+    expected = {
+        "main is current": True,
+        "type": "_MainThread",
+        "name": "MainThread",
+        "daemon": False,
+        "alive": True,
+        "ident": True,
+        "threads": ["MainThread"],
+        "adopted": True,
+        "helper ran": True,
+    }
+    assert report == expected
+    assert grandchild == expected

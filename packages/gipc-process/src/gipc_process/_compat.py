@@ -16,9 +16,10 @@ import copyreg
 import importlib
 import importlib._bootstrap
 import multiprocessing.process
+import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import gevent._hub_local as _hub_local
 import gevent.hub
@@ -93,6 +94,66 @@ def python_thread_count() -> int:
     hub to wait with.
     """
     return len(vars(threading).get("_active", ()))
+
+
+class ThreadRecord:
+    """threading's record of the calling thread, which it did not start, listed only while that thread forks.
+
+    Forked from a thread missing from ``threading``'s table of threads, a
+    child's first act (threading's own ``os.register_at_fork`` hook) is to
+    build a new main thread object, which touches, and so copies, dozens of
+    pages in the child: about 0.2 ms. With the forking thread's record in the
+    table, the child adopts that record instead, as it does after a fork from
+    any thread ``threading`` knows. The record is ``threading``'s own dummy
+    thread, made here once per thread; it is taken out of the table right
+    away and put back only around ``os.fork()``, so the rest of the program
+    never sees an extra thread. Python 3.13+ turns an adopted dummy record
+    into the main thread in the child; :meth:`promote` does the same on
+    older versions.
+
+    :raises ValueError: where threading's dummy threads are not the standard
+        library's (gevent's monkey-patched threading has its own, and its
+        own fork hooks make the child's main thread): no record then.
+    """
+
+    def __init__(self) -> None:
+        if threading._DummyThread is not _stdlib_dummy_thread():
+            raise ValueError("threading's dummy threads are gevent's")
+        # Keyed as threading keys it.
+        self.key: Any = threading.get_ident()
+        self.thread: Any = threading.current_thread()
+        self.unlist()
+        if type(self.thread) is not _stdlib_dummy_thread():
+            raise ValueError(f"not the standard library's dummy thread: {type(self.thread)!r}")
+
+    def list(self) -> None:
+        """Put the record in threading's table, for the next fork."""
+        threading._active[self.key] = self.thread  # type: ignore[attr-defined]
+
+    def unlist(self) -> None:
+        """Take it out again (in the parent, once the fork returned)."""
+        active = threading._active  # type: ignore[attr-defined]
+        if active.get(self.key) is self.thread:
+            active.pop(self.key, None)
+
+    def promote(self) -> None:
+        """In the child: make the adopted record the main thread, as Python 3.13+ does itself.
+
+        The child's only thread is its main thread: named so, not a daemon,
+        alive until the child exits (multiprocessing's bootstrap ends with
+        ``threading._shutdown()``, which needs its lock).
+        """
+        if sys.version_info >= (3, 13) or threading.main_thread() is not self.thread:
+            return
+        main = cast(Any, self.thread)
+        main.__class__ = threading._MainThread  # type: ignore[attr-defined]
+        main._name = "MainThread"
+        main._daemonic = False
+        main._set_tstate_lock()
+
+
+def _stdlib_dummy_thread() -> Any:
+    return monkey.get_original("threading", "_DummyThread")
 
 
 def accept_descriptor(sock: Any) -> tuple[int, Any]:

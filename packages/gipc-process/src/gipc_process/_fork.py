@@ -48,7 +48,7 @@ else:
         return _compat.python_thread_count() <= 1
 
 
-def _fork_quietly() -> int:
+def _fork_quietly(record: _compat.ThreadRecord | None) -> int:
     # Python 3.12+ warns about forking a process with more than one thread.
     # This thread is ours and the caller waits for it: counted without it,
     # the process warns exactly when os.fork() from the caller would have
@@ -62,8 +62,25 @@ def _fork_quietly() -> int:
                 warnings.filterwarnings(
                     "ignore", message=r".*is multi-threaded, use of fork\(\)", category=DeprecationWarning
                 )
-                return _os_fork()
-    return _os_fork()
+                return _listed_fork(record)
+    return _listed_fork(record)
+
+
+def _listed_fork(record: _compat.ThreadRecord | None) -> int:
+    # The forking thread listed in threading's table for the duration of the
+    # fork: the child adopts the record (see _compat.ThreadRecord). Listed
+    # after _others_alone() counted the threads threading knows.
+    if record is None:
+        return _os_fork()
+    record.list()
+    try:
+        pid = _os_fork()
+    except BaseException:
+        record.unlist()
+        raise
+    if pid:
+        record.unlist()
+    return pid
 
 
 def fork_from_thread(in_child: Callable[[], NoReturn], inherited: _child.InheritedHub) -> int:
@@ -86,12 +103,15 @@ def fork_from_thread(in_child: Callable[[], NoReturn], inherited: _child.Inherit
         # own after-fork hook allocates enough to trigger one).
         collecting = gc.isenabled()
         gc.disable()
+        record = _forker.thread_record()
         try:
-            pid = _fork_quietly()
+            pid = _fork_quietly(record)
             if pid == 0:
                 gc.freeze()
                 if collecting:
                     gc.enable()
+                if record is not None:
+                    record.promote()
                 in_child()
             return pid
         finally:

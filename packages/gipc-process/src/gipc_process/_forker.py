@@ -93,6 +93,8 @@ class Forker:
         self._native_id: int | None = None
         self._job: Callable[[], Any] | None = None
         self._result: Any = None
+        #: threading's record of the forker thread, listed while it forks.
+        self.record: _compat.ThreadRecord | None = None
 
     def fork(self, fork: Callable[[], int]) -> tuple[Any, BaseException | None]:
         """Run ``fork`` in the forker thread; return its result or the exception it raised.
@@ -191,6 +193,10 @@ class Forker:
     def _serve(self) -> None:
         self._ident = _get_ident()
         self._native_id = _get_native_id()
+        try:
+            self.record = _compat.ThreadRecord()
+        except Exception:  # noqa: BLE001 - only a faster child is lost: threading makes the record there
+            self.record = None  # (gevent's monkey-patched threading, for one)
         while True:
             if not self._wake.acquire(timeout=IDLE_SECONDS):
                 with self._state:
@@ -261,6 +267,14 @@ def _before_any_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_any_fork)
+
+
+def thread_record() -> _compat.ThreadRecord | None:
+    """The calling forker thread's record for ``threading`` (None in any other thread)."""
+    forker = _forker
+    if forker._ident != _get_ident() or forker._pid != os.getpid():
+        return None
+    return forker.record
 
 
 def fork_in_thread(fork: Callable[[], int]) -> int:
