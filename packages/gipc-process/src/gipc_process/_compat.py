@@ -122,9 +122,9 @@ class ThreadRecord:
         # Keyed as threading keys it.
         self.key: Any = threading.get_ident()
         self.thread: Any = threading.current_thread()
-        self.unlist()
         if type(self.thread) is not _stdlib_dummy_thread():
             raise ValueError(f"not the standard library's dummy thread: {type(self.thread)!r}")
+        self.unlist()
 
     def list(self) -> None:
         """Put the record in threading's table, for the next fork."""
