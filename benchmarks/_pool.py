@@ -8,6 +8,7 @@ start-up and a warm-up round are outside the timed part.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import os
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Any
 import gevent
 import gipc
 
-from ._runner import Case, Preset, Trial, Watchdog, alternate, bounded, progress
+from ._runner import Case, Preset, Trial, TrialFailed, Watchdog, alternate, human, progress, run_bounded
 
 PPE = "ProcessPoolExecutor"
 GIPC_POOL = "gipc.ProcessPool"
@@ -135,17 +136,15 @@ def side_by_side(preset: Preset) -> list[Case]:
         )
         for rep in range(0 if preset.warmup else 1, preset.reps + 1):
             label = "warm-up" if rep == 0 else f"rep {rep}/{preset.reps}"
+            once = functools.partial(_side_by_side_once, workers, preset, gipc_first=rep % 2 == 0)
             try:
-                with bounded(preset.trial_limit) as dog:
-                    rates = _side_by_side_once(workers, preset, dog, gipc_first=rep % 2 == 0)
-                if dog.fired:
-                    raise TimeoutError("its result came too late")
-            except Exception as exc:  # noqa: BLE001 - a broken case must not stop the run
-                case.errors[GIPC_POOL] = f"{type(exc).__name__}: {exc}"
+                rates = run_bounded(once, preset.trial_limit)
+            except TrialFailed as exc:  # a broken case must not stop the run
+                case.errors[GIPC_POOL] = str(exc)
                 progress(f"  [{case.section}] {case.name:<22} FAILED {case.errors[GIPC_POOL]}")
                 break
             for kind, rate in rates.items():
-                progress(f"  [{case.section}] {case.name:<22} {label:<9} {kind:<26} {rate:.1f} task/s")
+                progress(f"  [{case.section}] {case.name:<22} {label:<9} {kind:<26} {human(rate, case.unit)}")
                 if rep:
                     case.values.setdefault(kind, []).append(rate)
         cases.append(case)

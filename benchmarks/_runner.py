@@ -9,7 +9,7 @@ import statistics
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +153,8 @@ def _ppid(pid: int) -> int:
         return -1
 
 
+T = TypeVar("T")
+
 Trial = Callable[[Watchdog], dict[str, Any]]
 """One timed run, told about its children; returns ``count`` (units of work) and ``seconds``."""
 
@@ -180,6 +182,28 @@ def bounded(limit: float) -> Iterator[Watchdog]:
         signal.signal(signal.SIGALRM, previous)
 
 
+class TrialFailed(Exception):
+    """A trial raised or overran its limit; the message is what the report says of it."""
+
+
+def run_bounded(run: Callable[[Watchdog], T], limit: float) -> T:
+    """Run one trial under a :class:`Watchdog` of ``limit`` seconds; return its result.
+
+    :raises TrialFailed: if it raised, or returned after the watchdog fired
+        (its children were killed then, so its figures mean nothing).
+    """
+    dog = Watchdog()
+    try:
+        with bounded(limit) as dog:
+            out = run(dog)
+        if dog.fired:
+            raise TimeoutError("its result came too late")
+    except Exception as exc:  # noqa: BLE001 - reported as the trial's failure
+        why = f"{type(exc).__name__}: {exc}"
+        raise TrialFailed(f"overran {limit:g} s, killed ({why})" if dog.fired else why) from exc
+    return out
+
+
 def alternate(case: Case, trials: dict[str, Trial], preset: Preset) -> Case:
     """Measure every competitor of ``case``, interleaved repetition by repetition.
 
@@ -195,16 +219,10 @@ def alternate(case: Case, trials: dict[str, Trial], preset: Preset) -> Case:
         shift = rep % len(names) if names else 0
         for name in names[shift:] + names[:shift]:
             label = "warm-up" if rep == 0 else f"rep {rep}/{preset.reps}"
-            dog = Watchdog()
             try:
-                with bounded(preset.trial_limit) as dog:
-                    out = live[name](dog)
-                if dog.fired:
-                    raise TimeoutError("its result came too late")
-            except Exception as exc:  # noqa: BLE001 - a broken competitor must not stop the run
-                case.errors[name] = f"{type(exc).__name__}: {exc}"
-                if dog.fired:
-                    case.errors[name] = f"overran {preset.trial_limit:g} s, killed ({case.errors[name]})"
+                out = run_bounded(live[name], preset.trial_limit)
+            except TrialFailed as exc:  # a broken competitor must not stop the run
+                case.errors[name] = str(exc)
                 progress(f"  [{case.section}] {case.name:<22} {name:<26} FAILED {case.errors[name]}")
                 del live[name]
                 continue

@@ -339,3 +339,40 @@ def test_a_side_by_side_case_is_judged_window_by_window() -> None:
     assert [(g["case"], round(g["ratio"], 3), g["met"]) for g in found] == [
         ("cpu-bound: side by side, 1 worker each", 0.99, False)
     ]
+
+
+def _raises(dog: Any) -> dict[str, Any]:
+    raise ValueError("boom")
+
+
+def _overruns(dog: Any) -> dict[str, Any]:
+    import time
+
+    time.sleep(0.3)  # resumed after the watchdog's signal, which only kills children
+    return {"count": 1, "seconds": 0.3}
+
+
+def _fine(dog: Any) -> dict[str, Any]:
+    return {"count": 10, "seconds": 0.5}
+
+
+def test_a_failing_or_overrunning_competitor_is_dropped_with_its_error_recorded() -> None:
+    # What the sections share: one bounded trial, its failure said in the report.
+    import dataclasses
+
+    from benchmarks._runner import PRESETS, Case, TrialFailed, alternate, run_bounded
+
+    with pytest.raises(TrialFailed, match=r"^ValueError: boom$"):
+        run_bounded(_raises, 5.0)
+    late = r"^overran 0\.1 s, killed \(TimeoutError: its result came too late\)$"
+    with pytest.raises(TrialFailed, match=late):
+        run_bounded(_overruns, 0.1)
+    assert run_bounded(_fine, 5.0) == {"count": 10, "seconds": 0.5}
+
+    preset = dataclasses.replace(PRESETS["smoke"], reps=2, trial_limit=0.1, warmup=False)
+    case = alternate(Case("s", "c", "x/s"), {"fine": _fine, "raises": _raises, "overruns": _overruns}, preset)
+    assert case.values == {"fine": [20.0, 20.0]}
+    assert case.errors == {
+        "raises": "ValueError: boom",
+        "overruns": "overran 0.1 s, killed (TimeoutError: its result came too late)",
+    }
