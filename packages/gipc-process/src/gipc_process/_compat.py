@@ -101,8 +101,8 @@ class ThreadRecord:
 
     Forked from a thread missing from ``threading``'s table of threads, a
     child's first act (threading's own ``os.register_at_fork`` hook) is to
-    build a new main thread object, which touches, and so copies, dozens of
-    pages in the child: about 0.2 ms. With the forking thread's record in the
+    build a new main thread object, whose locks, event and registrations
+    are written, and so copied, in the child: about 0.2 ms. With the forking thread's record in the
     table, the child adopts that record instead, as it does after a fork from
     any thread ``threading`` knows. The record is ``threading``'s own dummy
     thread, made here once per thread; it is taken out of the table right
@@ -211,8 +211,8 @@ def adopt_module_locks(owner: int) -> None:
     to the forking thread itself; these locks are importlib's.
     """
     me = thread_ident()
-    # importlib's bootstrap module is looked up at import: an import statement
-    # here would touch (and copy) dozens of pages of the import machinery.
+    # importlib's bootstrap module, bound once at import: no import statement
+    # runs in the child for it.
     for ref in list(getattr(_importlib_bootstrap, "_module_locks", {}).values()):
         lock = ref()
         if lock is not None and getattr(lock, "owner", None) == owner:

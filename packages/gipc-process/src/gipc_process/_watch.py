@@ -63,10 +63,12 @@ class ChildWatcher(Watcher):
         fd = sentinel if self._pidfd is None else self._pidfd
         self._io = self._loop.io(fd, 1)
         self._io.start(self._readable)
-        # Asked once the child exists, not before the launch: the answer
-        # cannot change before the hub runs again, and the question costs
-        # the parent a dozen page faults, which only delay the child when
-        # asked before the fork (see watcher_for).
+        # The exception to watcher_for's rule: asked once the child exists,
+        # not before the launch. The answer cannot change before the hub runs
+        # again, and the question (a ctypes sigaction() query) costs the
+        # parent a dozen page faults, which delay the child only when asked
+        # before the fork (docs/performance.rst, "Start-up: the child's own
+        # thread").
         if child.gevent_may_reap and _reaped.gevent_will_reap(self._loop):
             child.gevent_reaped = _reaped.GeventReaped(self._loop, child.pid, self._check)
         if self._pidfd is None and child.sentinel_may_linger:
@@ -124,8 +126,10 @@ def watcher_for(child: ChildStart, process: Any) -> Watcher:
     Made before the launch: what needs no pid is done while the parent's
     memory is still its own. Right after a fork every page the parent
     writes is copied first, so the same work costs several times as much
-    once the child exists (see docs/performance.rst). Keeps only a weak
-    reference to ``process``.
+    once the child exists (see docs/performance.rst). The one exception
+    is whether gevent reaps the child: ``ChildWatcher.start`` asks it once
+    the child exists, because asked before the fork its cost delays the
+    child. Keeps only a weak reference to ``process``.
     """
     ref = weakref.ref(process)
 
