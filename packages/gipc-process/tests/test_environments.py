@@ -293,3 +293,59 @@ def test_fork_child_waits_for_its_subprocess_after_the_parent_did(tmp_path: Path
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["4", "0"]
+
+
+PATCHED_THREADS = textwrap.dedent(
+    """
+    from gevent import monkey
+    monkey.patch_all()
+    import json, threading
+    import gipc_process, gipc_transport
+
+    def names():
+        # Each thread once: on Python 3.13+ gevent's own after-fork hook
+        # lists a patched child's main thread under two keys (a plain
+        # os.fork() shows it too).
+        return [t.name for t in {id(t): t for t in threading.enumerate()}.values()]
+
+    def child(w, depth):
+        t = threading.current_thread()
+        report = {"main": t is threading.main_thread(), "name": t.name}
+        if depth:
+            report["grandchildren"] = forks(depth - 1)
+        w.put(report)
+
+    def forks(depth):
+        # Several children from the same forker thread: its record is
+        # listed around each fork, and the parent never sees it.
+        out = []
+        for _ in range(3):
+            with gipc_transport.pipe() as (r, w):
+                p = gipc_process.start_process(child, args=(w, depth), start_method="fork")
+                report = r.get(timeout=60)
+                p.join(timeout=60)
+            out.append([report, p.exitcode, names()])
+        return out
+
+    if __name__ == "__main__":
+        before = names()
+        print(json.dumps({"before": before, "children": forks(1)}))
+    """
+)
+
+
+def test_under_monkey_patching_the_forking_thread_is_never_listed_in_the_parent(tmp_path: Path) -> None:
+    # gevent's fork hook records the forking thread as a dummy thread (at
+    # its first fork); gipc's forker thread lives on between children, and
+    # its record used to stay listed: threading.enumerate() showed a
+    # Dummy-1 thread that gipc 1.8.0, forking in the calling thread, never
+    # showed.
+    script = tmp_path / "patched_threads.py"
+    script.write_text(PATCHED_THREADS)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout.splitlines()[-1])
+    assert results["before"] == ["MainThread"]
+    grandchild = [{"main": True, "name": "MainThread"}, 0, ["MainThread"]]
+    child = {"main": True, "name": "MainThread", "grandchildren": [grandchild] * 3}
+    assert results["children"] == [[child, 0, ["MainThread"]]] * 3

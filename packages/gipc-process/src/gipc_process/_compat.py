@@ -102,37 +102,55 @@ class ThreadRecord:
     Forked from a thread missing from ``threading``'s table of threads, a
     child's first act (threading's own ``os.register_at_fork`` hook) is to
     build a new main thread object, whose locks, event and registrations
-    are written, and so copied, in the child: about 0.2 ms. With the forking thread's record in the
-    table, the child adopts that record instead, as it does after a fork from
-    any thread ``threading`` knows. The record is ``threading``'s own dummy
-    thread, made here once per thread; it is taken out of the table right
-    away and put back only around ``os.fork()``, so the rest of the program
-    never sees an extra thread. Python 3.13+ turns an adopted dummy record
-    into the main thread in the child; :meth:`promote` does the same on
-    older versions.
+    are written, and so copied, in the child: about 0.2 ms. With the
+    forking thread's record in the table, the child adopts that record
+    instead, as it does after a fork from any thread ``threading`` knows.
+    The record is ``threading``'s own dummy thread, made here once per
+    thread; it is taken out of the table right away and put back only
+    around ``os.fork()``, so the rest of the program never sees an extra
+    thread. Python 3.13+ turns an adopted dummy record into the main thread
+    in the child; :meth:`promote` does the same on older versions.
 
-    :raises ValueError: where threading's dummy threads are not the standard
-        library's (gevent's monkey-patched threading has its own, and its
-        own fork hooks make the child's main thread): no record then.
+    Under gevent's monkey-patched threading, gevent's own fork hooks make
+    the forking thread's record (a dummy of gevent's) at its first fork and
+    the child's main thread: the record is then taken over from the table
+    once that fork returned, and listed around the later forks only, which
+    also find it there, as gevent's hooks expect. Without that the parent's
+    ``threading.enumerate()`` listed a ``Dummy-1`` for as long as the thread
+    lived.
+
+    :raises ValueError: if threading's record of this thread is not its
+        dummy thread.
     """
 
     def __init__(self) -> None:
-        if threading._DummyThread is not _stdlib_dummy_thread():
-            raise ValueError("threading's dummy threads are gevent's")
-        # Keyed as threading keys it.
+        # Keyed as threading keys it (under monkey-patching, by gevent's
+        # ident of the thread's main greenlet).
         self.key: Any = threading.get_ident()
-        self.thread: Any = threading.current_thread()
-        if type(self.thread) is not _stdlib_dummy_thread():
-            raise ValueError(f"not the standard library's dummy thread: {type(self.thread)!r}")
-        self.unlist()
+        self.thread: Any = None
+        #: Whether gevent's hooks make the record and the child's main thread.
+        self.patched = threading._DummyThread is not _stdlib_dummy_thread()
+        if not self.patched:
+            thread = threading.current_thread()
+            if type(thread) is not _stdlib_dummy_thread():
+                raise ValueError(f"not the standard library's dummy thread: {type(thread)!r}")
+            self.thread = thread
+            self.unlist()
 
     def list(self) -> None:
         """Put the record in threading's table, for the next fork."""
-        threading._active[self.key] = self.thread  # type: ignore[attr-defined]
+        if self.thread is not None:
+            threading._active[self.key] = self.thread  # type: ignore[attr-defined]
 
     def unlist(self) -> None:
         """Take it out again (in the parent, once the fork returned)."""
         active = threading._active  # type: ignore[attr-defined]
+        if self.thread is None:
+            # Monkey-patched: the dummy gevent's fork hook made, if it did.
+            found = active.get(self.key)
+            if not isinstance(found, threading._DummyThread):
+                return
+            self.thread = found
         if active.get(self.key) is self.thread:
             active.pop(self.key, None)
 
@@ -141,9 +159,10 @@ class ThreadRecord:
 
         The child's only thread is its main thread: named so, not a daemon,
         alive until the child exits (multiprocessing's bootstrap ends with
-        ``threading._shutdown()``, which needs its lock).
+        ``threading._shutdown()``, which needs its lock). Under
+        monkey-patching gevent's hook has made the main thread already.
         """
-        if sys.version_info >= (3, 13) or threading.main_thread() is not self.thread:
+        if self.patched or sys.version_info >= (3, 13) or threading.main_thread() is not self.thread:
             return
         main = cast(Any, self.thread)
         main.__class__ = threading._MainThread  # type: ignore[attr-defined]

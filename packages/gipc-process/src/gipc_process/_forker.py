@@ -196,7 +196,7 @@ class Forker:
         try:
             self.record = _compat.ThreadRecord()
         except Exception:  # noqa: BLE001 - only a faster child is lost: threading makes the record there
-            self.record = None  # (gevent's monkey-patched threading, for one)
+            self.record = None
         while True:
             if not self._wake.acquire(timeout=IDLE_SECONDS):
                 with self._state:
