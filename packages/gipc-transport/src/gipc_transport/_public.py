@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable, Mapping
+from types import FunctionType
 from typing import Any
 
 
@@ -16,5 +16,7 @@ def publish(module: str, namespace: Mapping[str, Any], names: Iterable[str]) -> 
     """
     for name in names:
         obj = namespace[name]
-        if inspect.isclass(obj) or inspect.isfunction(obj):
+        # What inspect.isclass() and isfunction() test, without importing
+        # inspect (about 4 ms, with ast and dis) into every program and child.
+        if isinstance(obj, (type, FunctionType)):
             obj.__module__ = module
