@@ -145,7 +145,7 @@ def test_the_backoff_is_bounded(spin: None, monkeypatch: pytest.MonkeyPatch) -> 
     # nothing ends in time, whatever the load: the bound of such spins is
     # what this test checks.
     looks = itertools.count()
-    quarter = lowlevel.set_read_spin(0.005) / 4
+    quarter = _reader.READ_SPIN[0] / 4
     monkeypatch.setattr(_reader, "_clock", lambda: next(looks) * quarter)
     with channel() as (a, b):
         for n in range(300):

@@ -145,13 +145,11 @@ class ThreadRecord:
     def unlist(self) -> None:
         """Take it out again (in the parent, once the fork returned)."""
         active = threading._active  # type: ignore[attr-defined]
-        if self.thread is None:
-            # Monkey-patched: the dummy gevent's fork hook made, if it did.
-            found = active.get(self.key)
-            if not isinstance(found, threading._DummyThread):
-                return
+        found = active.get(self.key)
+        if self.thread is None and isinstance(found, threading._DummyThread):
+            # Monkey-patched: the dummy gevent's fork hook made.
             self.thread = found
-        if active.get(self.key) is self.thread:
+        if found is not None and found is self.thread:
             active.pop(self.key, None)
 
     def promote(self) -> None:
